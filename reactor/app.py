@@ -1,0 +1,140 @@
+"""The HTTP API: ``POST /webhooks`` and the read endpoints of spec §5."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import structlog
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from reactor import metrics, queries
+from reactor.db import is_unavailable, ping
+from reactor.errors import InputError
+from reactor.receiver import Receiver, check_content_type, read_capped
+from reactor.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+def error(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "details": details or []}, status)
+
+
+def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
+    """The web app. With the embedded broker it also runs the workers (and sweeper) in-process."""
+    receiver = Receiver(runtime)
+    embedded = runtime.settings.embedded_broker if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if embedded:
+            runtime.start_embedded_worker()
+        log.info("reactor started", **runtime.describe(), workers_in_process=embedded)
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(title="Reactor", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(exc.body(), exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return error(422, "invalid_request", "the request's parameters are invalid", details)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_unavailable(exc):
+            raise exc
+        log.warning("database unavailable", error=str(exc.orig))
+        response = error(503, "unavailable", "the database is unavailable; retry later")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.post("/webhooks", status_code=202)
+    async def webhooks(request: Request) -> JSONResponse:
+        try:
+            check_content_type(request.headers.get("content-type"))
+            body = await read_capped(
+                request.stream(),
+                request.headers.get("content-length"),
+                runtime.settings.max_body_bytes,
+            )
+            receipt = await run_in_threadpool(receiver.receive, body, request.headers)
+        except InputError as exc:
+            metrics.WEBHOOKS.labels(str(exc.status)).inc()
+            return JSONResponse(exc.body(), exc.status)
+        except DBAPIError as exc:
+            metrics.WEBHOOKS.labels("503").inc()
+            return await _database_error(request, exc)
+        status = 202 if receipt.is_new else 200
+        metrics.WEBHOOKS.labels(str(status)).inc()
+        return JSONResponse({"id": receipt.event_id, "status": receipt.status}, status)
+
+    @app.get("/events/{event_id}")
+    def get_event(event_id: str) -> JSONResponse:
+        view = queries.event_view(runtime.engine, event_id)
+        if view is None:
+            return error(404, "not_found", f"no event {event_id!r}")
+        return JSONResponse(view)
+
+    @app.get("/members/{member_id}")
+    def get_member(member_id: str) -> JSONResponse:
+        view = queries.member_view(runtime.engine, member_id)
+        if view is None:
+            return error(404, "not_found", f"no member {member_id!r}")
+        return JSONResponse(view)
+
+    @app.get("/members/{member_id}/ledger")
+    def get_ledger(
+        member_id: str,
+        cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> JSONResponse:
+        page = queries.ledger_page(
+            runtime.engine, member_id, int(cursor) if cursor else None, limit
+        )
+        if page is None:
+            return error(404, "not_found", f"no member {member_id!r}")
+        return JSONResponse(page)
+
+    @app.get("/rules")
+    def get_rules() -> dict[str, Any]:
+        rules = runtime.rules
+        return {
+            "version": rules.version,
+            "rules": [
+                {"id": r.id, "name": r.name, "version": r.version, "on": list(r.on), "enabled": r.enabled}
+                for r in rules.rules
+            ],
+        }
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            ping(runtime.engine)
+        except DBAPIError as exc:
+            return error(503, "unavailable", f"database: {exc.orig}")
+        return JSONResponse({"status": "ok", **runtime.describe()})
+
+    @app.get("/metrics")
+    def get_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,54 @@
+"""Dramatiq brokers: Redis (or RabbitMQ) in production, an in-process one for the embedded default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware
+
+from reactor.config import Settings
+from reactor.errors import ConfigError
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    """The broker ``settings.broker_url`` names, or the in-process one when there is none."""
+    url = settings.broker_url
+    if not url:
+        # Dramatiq's StubBroker is a real in-memory broker: the same actors, retries and
+        # delays, run by a dramatiq.Worker inside `reactor serve`.
+        return StubBroker()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        # A tuned client: health checks and timeouts so a dead connection is noticed
+        # (a redis TimeoutError during ack is not a ConnectionError; see pitfalls.md).
+        client = redis.Redis.from_url(
+            url, health_check_interval=15, socket_timeout=10, socket_connect_timeout=5
+        )
+        return RedisBroker(
+            client=client,
+            namespace=settings.queue_namespace,
+            heartbeat_timeout=settings.heartbeat_timeout_ms,
+        )
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=url)
+    raise ConfigError(f"REACTOR_BROKER_URL {url!r} is not a redis:// or amqp:// URL")
+
+
+class Hooks(Middleware):  # type: ignore[misc]
+    """Runs Reactor's start and stop hooks inside each worker process (e.g. the sweeper)."""
+
+    def __init__(self, on_boot: Any, on_shutdown: Any) -> None:
+        self._on_boot = on_boot
+        self._on_shutdown = on_shutdown
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._on_boot()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._on_shutdown()

@@ -1,0 +1,68 @@
+"""Reactor's settings: read once, at start, from ``REACTOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob Reactor has; tests build their own instead of touching the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="REACTOR_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///reactor.db"
+    # None means the embedded in-process broker: `reactor serve` then runs the workers too.
+    broker_url: str | None = None
+    rules_path: Path = Path("rules")
+    timezone: str = "UTC"
+    # Comma-separated ``whsec_…`` secrets; several allow rotation. Empty: signatures not checked.
+    webhook_secrets: str = ""
+    notify_url: str | None = None
+    notify_secret: str | None = None
+
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # An event still pending this long after it was (re-)enqueued is enqueued again.
+    sweep_after_seconds: float = Field(default=30.0, gt=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    # Transient failures (database down, lock timeouts) are retried this often with backoff.
+    max_retries: int = Field(default=10, ge=0)
+    min_backoff_ms: int = Field(default=200, ge=1)
+    max_backoff_ms: int = Field(default=60_000, ge=1)
+    worker_threads: int = Field(default=4, ge=1)
+    worker_processes: int = Field(default=2, ge=1)
+    # Dramatiq's heartbeat: how soon a dead worker's unacked messages may be requeued.
+    heartbeat_timeout_ms: int = Field(default=60_000, ge=1000)
+    queue_namespace: str = "reactor"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s.strip() for s in self.webhook_secrets.split(",") if s.strip()]
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    """Read the environment once; the only place Reactor looks at ``REACTOR_*`` variables."""
+    return Settings()

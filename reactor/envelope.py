@@ -1,0 +1,174 @@
+"""The webhook envelope of spec §2, validated with pydantic, and where its member and time are."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from reactor.errors import InputError
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\s\x00-\x1f]+$")]
+EventType = Annotated[
+    str,
+    StringConstraints(max_length=100, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"),
+]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class Action(StrEnum):
+    """What the member did (Omneo's interaction actions)."""
+
+    BROADCAST = "broadcast"
+    DISCLOSE = "disclose"
+    FEEDBACK = "feedback"
+    PRODUCT = "product"
+    REACH = "reach"
+    REFER = "refer"
+    SERVICE = "service"
+    VISIT = "visit"
+    VIEW = "view"
+
+
+class Channel(StrEnum):
+    """Where the member did it."""
+
+    APP = "app"
+    EMAIL = "email"
+    LOCATION = "location"
+    PUSH = "push"
+    SMS = "sms"
+    SOCIAL = "social"
+    SUPPORT = "support"
+    WEBSITE = "website"
+
+
+class Identity(BaseModel):
+    """A way to recognise a member other than their profile id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["email", "mobile", "external_id"]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=320, strip_whitespace=True)]
+
+    def normalised_value(self) -> str:
+        # Emails differ only by case in practice; one member per mailbox.
+        return self.value.lower() if self.type == "email" else self.value
+
+
+class MemberRef(BaseModel):
+    """The member an event is about: a profile id, an identity, or both (which links them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    profile_id: Id | None = None
+    identity: Identity | None = None
+
+    @model_validator(mode="after")
+    def _names_a_member(self) -> MemberRef:
+        if self.profile_id is None and self.identity is None:
+            raise ValueError("data must name a member: profile_id or identity")
+        return self
+
+
+class Interaction(MemberRef):
+    """Omneo's interaction model: the ``data`` of ``interaction.*`` events."""
+
+    id: Id | None = None
+    action: Action
+    channel: Channel
+    signal: Literal[-1, 0, 1]
+    name: ShortText
+    namespace: ShortText
+    description: Text | None = None
+    url: Text | None = None
+    duration: Annotated[float, Field(ge=0, le=10**9)] | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    interacted_at: datetime | None = None
+    interacted_type: ShortText | None = None
+    interacted_id: ShortText | None = None
+    tags: Annotated[list[ShortText], Field(max_length=100)] | None = None
+    meta: dict[str, Any] | None = None
+    location_id: Id | None = None
+    product_id: Id | None = None
+    product_variant_id: Id | None = None
+    product_category_id: Id | None = None
+    staff_id: Id | None = None
+    organisation_id: Id | None = None
+
+
+#: Every interaction field, each a name in rule expressions (None when the event lacks it).
+INTERACTION_FIELDS: tuple[str, ...] = tuple(
+    name for name in Interaction.model_fields if name != "identity"
+) + ("identity",)
+
+
+class Envelope(BaseModel):
+    """One webhook: ``{"id", "type", "created_at", "data"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Id
+    type: EventType
+    created_at: datetime | None = None
+    data: dict[str, Any]
+
+    @property
+    def is_interaction(self) -> bool:
+        return self.type.startswith("interaction.")
+
+
+def validate_envelope(document: Any, header_id: str | None) -> tuple[Envelope, MemberRef]:
+    """Validate a parsed body; the ``webhook-id`` header stands in for a missing ``id``.
+
+    Raises ``InputError`` (422) listing every field problem with its path (``data.action``).
+    """
+    if not isinstance(document, dict):
+        raise InputError(422, "invalid_event", "the body must be a JSON object", [])
+    if "id" not in document and header_id is not None:
+        document = {**document, "id": header_id}
+    try:
+        envelope = Envelope.model_validate(document)
+    except ValidationError as exc:
+        raise schema_error(exc) from exc
+    model: type[MemberRef] = Interaction if envelope.is_interaction else MemberRef
+    try:
+        return envelope, model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise schema_error(exc, ("data",)) from exc
+
+
+def schema_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> InputError:
+    """422 with one entry per field problem, each with its path."""
+    details = [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
+    first = details[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return InputError(422, "invalid_event", f"{where}: {first['msg']}", details)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Times without an offset are taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def occurred_at(envelope: Envelope, data: MemberRef, received_at: datetime) -> datetime:
+    """Event time (I4): when it happened, else when it was sent, else when we received it."""
+    interacted = getattr(data, "interacted_at", None)
+    if isinstance(interacted, datetime):
+        return as_utc(interacted)
+    if envelope.created_at is not None:
+        return as_utc(envelope.created_at)
+    return received_at

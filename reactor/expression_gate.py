@@ -1,0 +1,297 @@
+"""The allow-list AST gate every rule expression passes at load time (spec I6).
+
+Only the constructs listed in ``_check`` get through; anything else is refused with a message
+naming it and its 1-based line and column in the expression's text. Nothing here evaluates.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import warnings
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+
+from reactor.errors import ExpressionError
+
+MAX_SOURCE_LENGTH = 1000
+"""The longest expression text, in characters."""
+MAX_DEPTH = 20
+"""The deepest nesting of expression nodes."""
+MAX_NODES = 200
+"""The most expression nodes (names, constants, operations, calls...) in one expression."""
+MAX_STRING_CONSTANT = 200
+"""The longest string literal, in characters."""
+MAX_INT_CONSTANT = 10**15
+"""The largest magnitude of an integer literal."""
+MAX_LITERAL_ITEMS = 20
+"""The most elements in a tuple or list literal."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What a function accepts, so calls are checked when the rule loads, not when it runs.
+
+    ``keywords`` None means no keyword arguments; ``any_keywords`` allows arbitrary filters.
+    """
+
+    name: str
+    min_args: int
+    max_args: int
+    keywords: frozenset[str] | None = None
+    any_keywords: bool = False
+
+
+# Refused constructs that have a well-known name: the message says what the author wrote.
+_REFUSED: dict[type[ast.AST], str] = {
+    ast.ListComp: "list comprehensions are not allowed",
+    ast.SetComp: "set comprehensions are not allowed",
+    ast.DictComp: "dict comprehensions are not allowed",
+    ast.GeneratorExp: "generator expressions are not allowed",
+    ast.Lambda: "lambda is not allowed",
+    ast.JoinedStr: "f-strings are not allowed",
+    ast.FormattedValue: "f-strings are not allowed",
+    ast.NamedExpr: "assignment expressions (:=) are not allowed",
+    ast.Starred: "starred expressions (*x) are not allowed",
+    ast.Set: "set literals are not allowed; use a tuple like (1, 2)",
+    ast.Dict: "dict literals are not allowed",
+    ast.Await: "await is not allowed",
+    ast.Yield: "yield is not allowed",
+    ast.YieldFrom: "yield is not allowed",
+    ast.Slice: "slices are not allowed",
+}
+_BINARY: dict[type[ast.operator], str | None] = {
+    ast.Add: None,
+    ast.Sub: None,
+    ast.Mult: None,
+    ast.Div: None,
+    ast.FloorDiv: None,
+    ast.Mod: None,
+    ast.Pow: "power operator ** is not allowed",
+    ast.MatMult: "matrix operator @ is not allowed",
+    ast.BitAnd: "bitwise operator & is not allowed",
+    ast.BitOr: "bitwise operator | is not allowed",
+    ast.BitXor: "bitwise operator ^ is not allowed",
+    ast.LShift: "shift operator << is not allowed",
+    ast.RShift: "shift operator >> is not allowed",
+}
+
+
+def parse_checked(
+    source: str, names: Collection[str], functions: Mapping[str, FunctionSpec]
+) -> ast.expr:
+    """Parse ``source`` as one expression and return its tree if the gate allows every node.
+
+    Raises ExpressionError with the first problem and its position in ``source``.
+    """
+    if len(source) > MAX_SOURCE_LENGTH:
+        message = f"expression is too long ({len(source)} characters; the limit is "
+        raise ExpressionError(message + f"{MAX_SOURCE_LENGTH})", 1, MAX_SOURCE_LENGTH + 1)
+    # Python refuses leading indentation; YAML often leaves some. Strip it, keep positions right.
+    body = source.lstrip()
+    prefix = source[: len(source) - len(body)]
+    shift_lines, shift_cols = prefix.count("\n"), len(prefix) - (prefix.rfind("\n") + 1)
+    if not body:
+        raise ExpressionError("expression is empty", 1, 1)
+    tree = _parse(body, shift_lines, shift_cols)
+    _Gate(body, shift_lines, shift_cols, names, functions).run(tree.body)
+    return tree.body
+
+
+def _parse(body: str, shift_lines: int, shift_cols: int) -> ast.Expression:
+    """ast.parse in eval mode; statements, ``;`` and extra lines become ExpressionError."""
+    try:
+        # Make "invalid escape sequence" and similar warnings errors: one behaviour everywhere.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return ast.parse(body, mode="eval")
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        lines = body.splitlines() or [""]
+        col = (
+            exc.offset
+            if exc.offset and exc.offset > 0
+            else len(lines[min(line, len(lines)) - 1]) + 1
+        )
+        message = f"not a valid expression: {exc.msg}"
+        if exc.msg == "invalid syntax":
+            message += " (only one expression is allowed: no statements, assignments or ';')"
+        col += shift_cols if line == 1 else 0
+        raise ExpressionError(message, line + shift_lines, col) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, parser limits
+        raise ExpressionError(f"not a valid expression: {exc}", 1, 1) from None
+
+
+class _Gate:
+    """Walks a parsed expression once, checking caps first, then every node against the list."""
+
+    def __init__(
+        self,
+        body: str,
+        shift_lines: int,
+        shift_cols: int,
+        names: Collection[str],
+        functions: Mapping[str, FunctionSpec],
+    ) -> None:
+        self.lines = body.splitlines()
+        self.shift_lines, self.shift_cols = shift_lines, shift_cols
+        self.names, self.functions = names, functions
+
+    def refuse(self, message: str, node: ast.AST, *, at_end: int = 0) -> ExpressionError:
+        """An ExpressionError at ``node``; ``at_end`` > 0 points that many chars before its end."""
+        if at_end:
+            line, offset = getattr(node, "end_lineno", 1), getattr(node, "end_col_offset", 0)
+        else:
+            line, offset = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        # ast offsets count UTF-8 bytes; people count characters.
+        col = len(text.encode()[:offset].decode(errors="replace")) - at_end + 1
+        if line == 1:
+            col += self.shift_cols
+        return ExpressionError(message, line + self.shift_lines, col)
+
+    def run(self, root: ast.expr) -> None:
+        # Caps first, without recursion, so a huge tree cannot exhaust the stack below.
+        count = 0
+        stack: list[tuple[ast.AST, int]] = [(root, 1)]
+        while stack:
+            node, depth = stack.pop()
+            count += 1
+            if count > MAX_NODES:
+                raise self.refuse(f"expression is too complex (over {MAX_NODES} parts)", node)
+            if depth > MAX_DEPTH:
+                raise self.refuse(f"expression is nested too deeply (over {MAX_DEPTH})", node)
+            stack.extend((child, depth + 1) for child in _children(node))
+        self.check(root)
+
+    def check(self, node: ast.AST) -> None:
+        """Refuse ``node`` unless it is allowed, then check its children."""
+        kind = type(node)
+        if kind in _REFUSED:
+            raise self.refuse(_REFUSED[kind], node)
+        if isinstance(node, ast.BinOp):
+            refused = _BINARY.get(type(node.op), f"{type(node.op).__name__} is not allowed")
+            if refused:
+                raise self.refuse(refused, node)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            raise self.refuse("bitwise operator ~ is not allowed", node)
+        elif isinstance(node, ast.Constant):
+            self.check_constant(node)
+        elif isinstance(node, ast.Name):
+            self.check_name(node)
+        elif isinstance(node, ast.Attribute):
+            if node.attr.startswith("_"):
+                message = f"attributes starting with '_' are not allowed ('{node.attr}')"
+                raise self.refuse(message, node, at_end=len(node.attr))
+        elif isinstance(node, ast.Subscript):
+            self.check_subscript(node)
+        elif isinstance(node, ast.Tuple | ast.List) and len(node.elts) > MAX_LITERAL_ITEMS:
+            message = f"too many items in a literal ({len(node.elts)}; the limit is "
+            raise self.refuse(message + f"{MAX_LITERAL_ITEMS})", node)
+        elif isinstance(node, ast.Call):
+            self.check_call(node)
+            for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
+                self.check(argument)
+            return  # the function's name was checked as a function, not as a data name
+        elif not isinstance(node, ast.BoolOp | ast.UnaryOp | ast.Compare | ast.IfExp):
+            raise self.refuse(f"{kind.__name__} is not allowed", node)
+        for child in _children(node):
+            self.check(child)
+
+    def check_constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if isinstance(value, str) and len(value) > MAX_STRING_CONSTANT:
+            message = f"string is too long ({len(value)} characters; the limit is "
+            raise self.refuse(message + f"{MAX_STRING_CONSTANT})", node)
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            return
+        if isinstance(value, int):
+            if abs(value) > MAX_INT_CONSTANT:
+                raise self.refuse(
+                    f"number is too large (the limit is {MAX_INT_CONSTANT:,})", node
+                )
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.refuse("number is too large (numbers must be finite)", node)
+        elif value is Ellipsis:
+            raise self.refuse("'...' is not allowed", node)
+        else:
+            raise self.refuse(f"{type(value).__name__} literals are not allowed", node)
+
+    def check_name(self, node: ast.Name) -> None:
+        if node.id in self.names:
+            return
+        if node.id in self.functions:
+            raise self.refuse(f"'{node.id}' is a function; call it like {node.id}(...)", node)
+        raise self.refuse(f"unknown name '{node.id}'" + _did_you_mean(node.id, self.names), node)
+
+    def check_subscript(self, node: ast.Subscript) -> None:
+        index: ast.AST = node.slice
+        if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
+            index = index.operand  # x[-1]
+        if isinstance(index, ast.Slice):
+            raise self.refuse("slices are not allowed", index)
+        if not (
+            isinstance(index, ast.Constant)
+            and isinstance(index.value, str | int)
+            and not isinstance(index.value, bool)
+        ):
+            message = 'only a constant string or integer can go in [ ], like meta["stars"]'
+            raise self.refuse(message, node.slice)
+
+    def check_call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            raise self.refuse("method calls are not allowed", func, at_end=len(func.attr))
+        if not isinstance(func, ast.Name):
+            raise self.refuse("only functions can be called, by name", func)
+        spec = self.functions.get(func.id)
+        if spec is None:
+            if func.id in self.names:
+                raise self.refuse(f"'{func.id}' is not a function", func)
+            raise self.refuse(
+                f"unknown function '{func.id}'" + _did_you_mean(func.id, self.functions), func
+            )
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.refuse("starred arguments (*x) are not allowed", arg)
+        given = len(node.args)
+        if not spec.min_args <= given <= spec.max_args:
+            wanted = (
+                str(spec.min_args)
+                if spec.min_args == spec.max_args
+                else f"{spec.min_args} to {spec.max_args}"
+            )
+            plural = "" if wanted == "1" else "s"
+            message = f"{spec.name}() takes {wanted} argument{plural} ({given} given)"
+            raise self.refuse(message, node)
+        seen: set[str] = set()
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise self.refuse("**kwargs are not allowed", keyword)
+            if keyword.arg in seen:
+                raise self.refuse(f"keyword argument '{keyword.arg}' is repeated", keyword)
+            seen.add(keyword.arg)
+            if spec.any_keywords:
+                continue
+            if spec.keywords is None:
+                raise self.refuse(f"{spec.name}() takes no keyword arguments", keyword)
+            if keyword.arg not in spec.keywords:
+                message = f"{spec.name}() got an unexpected keyword argument '{keyword.arg}'"
+                raise self.refuse(message + _did_you_mean(keyword.arg, spec.keywords), keyword)
+
+
+_TOKENS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+
+
+def _children(node: ast.AST) -> Iterator[ast.AST]:
+    """Child nodes that are parts of the expression (not contexts or operator tokens)."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, _TOKENS):
+            yield child
+
+
+def _did_you_mean(word: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,135 @@
+"""The durable inbox (I1): an event is committed, deduplicated, before the receiver says 2xx."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reactor import tables
+from reactor.envelope import Envelope, MemberRef, occurred_at
+from reactor.errors import InputError
+from reactor.strictjson import canonical_json
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the inbox did with one envelope."""
+
+    event_id: str
+    status: Literal["accepted", "duplicate"]
+
+    @property
+    def is_new(self) -> bool:
+        return self.status == "accepted"
+
+
+def accept(
+    engine: Engine, envelope: Envelope, member: MemberRef, document: object, received_at: datetime
+) -> Receipt:
+    """Store the event as pending, or recognise it as a duplicate; one transaction either way.
+
+    Raises ``InputError`` (409) when the id was seen with a different body; nothing is written.
+    """
+    payload = canonical_json(document)
+    body_hash = hashlib.sha256(payload.encode()).hexdigest()
+    interaction_id = envelope.data.get("id") if envelope.is_interaction else None
+    dedupe_key = f"{envelope.type} {interaction_id}" if isinstance(interaction_id, str) else None
+    with engine.begin() as conn:
+        existing = _existing(conn, envelope.id, dedupe_key, body_hash)
+        if existing is not None:
+            return existing
+        member_id = resolve_member(conn, member, received_at)
+        values = {
+            "id": envelope.id,
+            "type": envelope.type,
+            "member_id": member_id,
+            "interaction_id": interaction_id if isinstance(interaction_id, str) else None,
+            "dedupe_key": dedupe_key,
+            "body_hash": body_hash,
+            "payload": payload,
+            "status": "pending",
+            "received_at": received_at,
+            "occurred_at": occurred_at(envelope, member, received_at),
+            "enqueued_at": received_at,
+        }
+        if _insert_ignoring_conflicts(conn, tables.events, values):
+            return Receipt(envelope.id, "accepted")
+    # A concurrent delivery of the same event committed first: answer as it would have.
+    with engine.connect() as conn:
+        found = _existing(conn, envelope.id, dedupe_key, body_hash)
+    assert found is not None, "an insert conflicted with a row that is not there"
+    return found
+
+
+def _existing(
+    conn: Connection, event_id: str, dedupe_key: str | None, body_hash: str
+) -> Receipt | None:
+    row = conn.execute(
+        select(tables.events.c.body_hash).where(tables.events.c.id == event_id)
+    ).one_or_none()
+    if row is not None:
+        if row.body_hash != body_hash:
+            raise InputError(
+                409,
+                "conflict",
+                f"event {event_id!r} was already received with a different body",
+                [{"loc": ["id"], "msg": "id reused for a different event"}],
+            )
+        return Receipt(event_id, "duplicate")
+    if dedupe_key is not None:
+        seen = conn.execute(
+            select(tables.events.c.id).where(tables.events.c.dedupe_key == dedupe_key)
+        ).one_or_none()
+        if seen is not None:
+            return Receipt(event_id, "duplicate")
+    return None
+
+
+def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
+    """The member id an event is about, creating the member (and identity link) on first sight.
+
+    Unique keys settle races: two first events for one new email end up with one member.
+    """
+    identity = member.identity
+    if member.profile_id is not None:
+        _insert_ignoring_conflicts(conn, tables.members, {"id": member.profile_id, "created_at": now})
+        if identity is not None:
+            _insert_ignoring_conflicts(
+                conn,
+                tables.identities,
+                {
+                    "type": identity.type,
+                    "value": identity.normalised_value(),
+                    "member_id": member.profile_id,
+                },
+            )
+        return member.profile_id
+    assert identity is not None, "MemberRef guarantees a profile id or an identity"
+    key = (tables.identities.c.type == identity.type) & (
+        tables.identities.c.value == identity.normalised_value()
+    )
+    found = conn.execute(select(tables.identities.c.member_id).where(key)).scalar_one_or_none()
+    if found is not None:
+        return str(found)
+    # Derived from the identity, so racing first events all create the very same member.
+    digest = hashlib.sha256(f"{identity.type}:{identity.normalised_value()}".encode()).hexdigest()
+    new_id = f"mem_{digest[:24]}"
+    _insert_ignoring_conflicts(conn, tables.members, {"id": new_id, "created_at": now})
+    _insert_ignoring_conflicts(
+        conn,
+        tables.identities,
+        {"type": identity.type, "value": identity.normalised_value(), "member_id": new_id},
+    )
+    return str(conn.execute(select(tables.identities.c.member_id).where(key)).scalar_one())
+
+
+def _insert_ignoring_conflicts(conn: Connection, table: Table, values: dict[str, object]) -> bool:
+    """Insert a row unless a unique key already holds it; True when the row was inserted."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return conn.execute(statement).rowcount == 1

@@ -1,0 +1,161 @@
+"""Processing one event: lock the member, evaluate, write effects and decisions, commit (I2, I3)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from reactor import tables
+from reactor.context import EventFacts, MemberFacts
+from reactor.db import is_unavailable
+from reactor.engine import Decision, evaluate
+from reactor.errors import PermanentError, TransientError
+from reactor.ruleset import RuleSet
+
+log = structlog.get_logger(__name__)
+
+Result = Literal["processed", "already_processed", "already_failed", "unknown"]
+
+
+@dataclass(frozen=True)
+class Processed:
+    """The result of one processing attempt."""
+
+    result: Result
+    member_id: str | None = None
+    decisions: tuple[Decision, ...] = ()
+
+
+def process_event(engine: Engine, rules: RuleSet, event_id: str) -> Processed:
+    """Apply the rules to one stored event, exactly once, in one transaction.
+
+    A redelivered, retried or concurrently delivered event finds the event no longer pending
+    once it holds the member's lock and does nothing. Raises ``TransientError`` when trying
+    again may help and ``PermanentError`` when it cannot.
+    """
+    try:
+        with engine.begin() as conn:
+            return _process(conn, rules, event_id)
+    except IntegrityError as exc:
+        # Only a racing writer can trip a unique key here; the retry will find the event done.
+        raise TransientError(f"concurrent write: {exc.orig}") from exc
+    except DBAPIError as exc:
+        if is_unavailable(exc):
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+        raise
+
+
+def _process(conn: Connection, rules: RuleSet, event_id: str) -> Processed:
+    events = tables.events
+    head = conn.execute(
+        select(events.c.member_id, events.c.status).where(events.c.id == event_id)
+    ).one_or_none()
+    if head is None:
+        return Processed("unknown")
+    if head.status != "pending":
+        return Processed(f"already_{head.status}")  # type: ignore[arg-type]
+    _lock_member(conn, head.member_id)
+    # Read again under the lock: another worker may have finished this event meanwhile.
+    row = conn.execute(select(events).where(events.c.id == event_id)).one()
+    if row.status != "pending":
+        return Processed(f"already_{row.status}")  # type: ignore[arg-type]
+    event = _facts(row)
+    member = MemberFacts(id=row.member_id, points=balance(conn, row.member_id), achievements={})
+    decisions = evaluate(rules, event, member)
+    now = datetime.now(UTC)
+    _write(conn, event, decisions, now)
+    conn.execute(
+        update(events)
+        .where(events.c.id == event_id)
+        .values(status="processed", processed_at=now, rules_version=rules.version, error=None)
+    )
+    return Processed("processed", row.member_id, tuple(decisions))
+
+
+def _lock_member(conn: Connection, member_id: str) -> None:
+    """Serialise a member's events (I3): a row lock on Postgres; SQLite's writer lock is held."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            select(tables.members.c.id).where(tables.members.c.id == member_id).with_for_update()
+        ).one()
+
+
+def _facts(row: Row[Any]) -> EventFacts:
+    try:
+        document = json.loads(row.payload)
+        data = document["data"]
+        created_at = document.get("created_at")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PermanentError(f"stored payload is unreadable: {exc}") from exc
+    return EventFacts(
+        id=row.id,
+        type=row.type,
+        member_id=row.member_id,
+        data=data,
+        created_at=created_at,
+        occurred_at=row.occurred_at,
+        received_at=row.received_at,
+    )
+
+
+def balance(conn: Connection, member_id: str) -> int:
+    """A member's points: always the sum of their ledger (I8)."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(tables.ledger.c.points), 0)).where(
+            tables.ledger.c.member_id == member_id
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def _write(conn: Connection, event: EventFacts, decisions: list[Decision], now: datetime) -> None:
+    if not decisions:
+        return
+    conn.execute(
+        insert(tables.decisions),
+        [
+            {
+                "event_id": event.id,
+                "position": position,
+                "rule_id": d.rule_id,
+                "rule_version": d.rule_version,
+                "outcome": d.outcome,
+                "reason": d.reason,
+                "effects": json.dumps(d.effects()),
+                "details": json.dumps(d.details, default=str),
+            }
+            for position, d in enumerate(decisions)
+        ],
+    )
+    entries = [
+        {
+            "member_id": event.member_id,
+            "points": award.points,
+            "kind": "award",
+            "rule_id": d.rule_id,
+            "rule_version": d.rule_version,
+            "event_id": event.id,
+            "effect_index": award.effect_index,
+            "created_at": now,
+        }
+        for d in decisions
+        for award in d.awards
+    ]
+    if entries:
+        conn.execute(insert(tables.ledger), entries)
+
+
+def mark_failed(engine: Engine, event_id: str, reason: str) -> None:
+    """Park an event that can never be processed, with the reason, instead of retrying forever."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(tables.events)
+            .where(tables.events.c.id == event_id, tables.events.c.status == "pending")
+            .values(status="failed", error=reason[:2000], processed_at=datetime.now(UTC))
+        )

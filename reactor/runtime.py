@@ -1,0 +1,112 @@
+"""The running Reactor: settings, database, rules, broker and actors, wired once per process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+import structlog
+from sqlalchemy import Engine
+
+from reactor.broker import Hooks, make_broker
+from reactor.config import Settings
+from reactor.db import make_engine
+from reactor.errors import PermanentError, TransientError
+from reactor.processor import mark_failed, process_event
+from reactor.ruleset import RuleSet, load_rules
+from reactor.sweeper import Sweeper
+
+log = structlog.get_logger(__name__)
+
+QUEUE = "events"
+
+
+class Runtime:
+    """Everything one process needs; the web app, the workers and the CLI each build one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        rules: RuleSet | None = None,
+        engine: Engine | None = None,
+        broker: dramatiq.Broker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.rules = rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
+        self.broker = broker or make_broker(settings)
+        self.sweeper = Sweeper(
+            self.engine,
+            self.enqueue,
+            timedelta(seconds=settings.sweep_after_seconds),
+            settings.sweep_interval_seconds,
+        )
+        self.broker.add_middleware(Hooks(self.sweeper.start, self.sweeper.stop))
+        self.process_actor = dramatiq.actor(
+            self.handle,
+            broker=self.broker,
+            actor_name="process_event",
+            queue_name=QUEUE,
+            max_retries=settings.max_retries,
+            min_backoff=settings.min_backoff_ms,
+            max_backoff=settings.max_backoff_ms,
+            retry_when=self._should_retry,
+        )
+        self._worker: dramatiq.Worker | None = None
+
+    def enqueue(self, event_id: str) -> None:
+        """Ring the doorbell for a stored event."""
+        self.process_actor.send(event_id)
+
+    def handle(self, event_id: str) -> None:
+        """The ``process_event`` actor: thin, it calls the processor and records failures."""
+        with structlog.contextvars.bound_contextvars(event_id=event_id):
+            try:
+                done = process_event(self.engine, self.rules, event_id)
+            except TransientError as exc:
+                log.warning("event will be retried", error=str(exc))
+                raise
+            except PermanentError as exc:
+                log.error("event failed", error=str(exc))
+                mark_failed(self.engine, event_id, str(exc))
+                return
+            except Exception as exc:
+                # A bug must not loop forever: park the event, visible, for `reactor requeue`.
+                log.exception("event failed unexpectedly")
+                mark_failed(self.engine, event_id, f"{type(exc).__name__}: {exc}")
+                return
+            log.info(
+                "event handled",
+                result=done.result,
+                member_id=done.member_id,
+                fired=sum(d.outcome == "fired" for d in done.decisions),
+            )
+
+    def _should_retry(self, retries: int, exc: BaseException) -> bool:
+        # Past the last retry the message is dropped, but the event stays pending in the
+        # database, so the sweeper brings it back later.
+        return isinstance(exc, TransientError) and retries <= self.settings.max_retries
+
+    def start_embedded_worker(self) -> None:
+        """Run the actors in this process (the embedded default: no broker URL)."""
+        self.broker.emit_after("process_boot")
+        self._worker = dramatiq.Worker(
+            self.broker, queues={QUEUE}, worker_threads=self.settings.worker_threads
+        )
+        self._worker.start()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        self.engine.dispose()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "broker": type(self.broker).__name__,
+            "database": self.engine.dialect.name,
+            "rules": len(self.rules.rules),
+            "rules_version": self.rules.version,
+        }

@@ -1,0 +1,129 @@
+"""The database schema: members, their events (the durable inbox), decisions and the ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite has no 64-bit autoincrement under the name BIGINT; INTEGER PRIMARY KEY is its rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always hands back aware UTC datetimes.
+
+    SQLite keeps no offset, so without this a stored time would come back naive.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"expected an aware datetime, got {value!r}")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("type", String(32), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("member_id", String(255), ForeignKey("members.id"), nullable=False, index=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("member_id", String(255), ForeignKey("members.id"), nullable=False),
+    Column("interaction_id", String(255)),
+    # "<type> <interaction id>": a second interaction.created for one interaction is a duplicate.
+    Column("dedupe_key", String(400), unique=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("enqueued_at", UTCDateTime(), nullable=False),
+    Column("processed_at", UTCDateTime()),
+    Column("rules_version", String(64)),
+    Index("ix_events_status_enqueued_at", "status", "enqueued_at"),
+    Index("ix_events_member_id_occurred_at", "member_id", "occurred_at"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(255), ForeignKey("events.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("rule_id", String(255), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text),
+    Column("effects", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    UniqueConstraint("event_id", "rule_id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("member_id", String(255), ForeignKey("members.id"), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("rule_id", String(255), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Column("event_id", String(255), ForeignKey("events.id"), nullable=False),
+    Column("effect_index", Integer, nullable=False),
+    Column("reverses_id", BigId, ForeignKey("ledger.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # The database, not the broker, makes a redelivered event unable to award twice (I2).
+    UniqueConstraint("event_id", "rule_id", "effect_index", "kind"),
+    Index("ix_ledger_member_id_id", "member_id", "id"),
+)
