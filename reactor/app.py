@@ -120,7 +120,13 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         return {
             "version": rules.version,
             "rules": [
-                {"id": r.id, "name": r.name, "version": r.version, "on": list(r.on), "enabled": r.enabled}
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "version": r.version,
+                    "on": list(r.on),
+                    "enabled": r.enabled,
+                }
                 for r in rules.rules
             ],
         }

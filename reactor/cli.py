@@ -154,7 +154,9 @@ def explain(event_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
-    click.echo(f"event {view['id']} ({view['type']}) for member {view['member_id']}: {view['status']}")
+    click.echo(
+        f"event {view['id']} ({view['type']}) for member {view['member_id']}: {view['status']}"
+    )
     click.echo(f"  occurred {view['occurred_at']}, received {view['received_at']}")
     if view["error"]:
         click.echo(f"  error: {view['error']}")
@@ -163,6 +165,8 @@ def explain(event_id: str, as_json: bool) -> None:
     for d in view["decisions"]:
         reason = f" ({d['reason']})" if d["reason"] else ""
         effects = ", ".join(f"+{e['points']} points" for e in d["effects"])
-        click.echo(f"  {d['rule_id']}@{d['rule_version']}: {d['outcome']}{reason} {effects}".rstrip())
+        click.echo(
+            f"  {d['rule_id']}@{d['rule_version']}: {d['outcome']}{reason} {effects}".rstrip()
+        )
         for name, value in d["values"].items():
             click.echo(f"      {name} = {value!r}")

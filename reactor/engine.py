@@ -89,7 +89,11 @@ def _decide(rule: Rule, event: EventFacts, names: dict[str, Any]) -> Decision:
 
 
 def _award(index: int, points: int | Expression, names: dict[str, Any]) -> Award:
-    value = points.evaluate(names, context.IMPLEMENTATIONS) if isinstance(points, Expression) else points
+    value = (
+        points.evaluate(names, context.IMPLEMENTATIONS)
+        if isinstance(points, Expression)
+        else points
+    )
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise EvaluationError(f"points must be a positive whole number, got {value!r}")
     return Award(index, value)

@@ -1,6 +1,6 @@
 """The allow-list AST gate every rule expression passes at load time (spec I6).
 
-Only the constructs listed in ``_check`` get through; anything else is refused with a message
+Only the constructs ``_Gate.check`` lists get through; anything else is refused with a message
 naming it and its 1-based line and column in the expression's text. Nothing here evaluates.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -61,18 +62,14 @@ _REFUSED: dict[type[ast.AST], str] = {
     ast.YieldFrom: "yield is not allowed",
     ast.Slice: "slices are not allowed",
 }
-_BINARY: dict[type[ast.operator], str | None] = {
-    ast.Add: None,
-    ast.Sub: None,
-    ast.Mult: None,
-    ast.Div: None,
-    ast.FloorDiv: None,
-    ast.Mod: None,
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod)
+_REFUSED_OPERATORS: dict[type[ast.AST], str] = {
     ast.Pow: "power operator ** is not allowed",
     ast.MatMult: "matrix operator @ is not allowed",
     ast.BitAnd: "bitwise operator & is not allowed",
     ast.BitOr: "bitwise operator | is not allowed",
     ast.BitXor: "bitwise operator ^ is not allowed",
+    ast.Invert: "bitwise operator ~ is not allowed",
     ast.LShift: "shift operator << is not allowed",
     ast.RShift: "shift operator >> is not allowed",
 }
@@ -87,7 +84,9 @@ def parse_checked(
     """
     if len(source) > MAX_SOURCE_LENGTH:
         message = f"expression is too long ({len(source)} characters; the limit is "
-        raise ExpressionError(message + f"{MAX_SOURCE_LENGTH})", 1, MAX_SOURCE_LENGTH + 1)
+        line = source.count("\n", 0, MAX_SOURCE_LENGTH) + 1  # point at the first character over
+        col = MAX_SOURCE_LENGTH - source.rfind("\n", 0, MAX_SOURCE_LENGTH)
+        raise ExpressionError(message + f"{MAX_SOURCE_LENGTH})", line, col)
     # Python refuses leading indentation; YAML often leaves some. Strip it, keep positions right.
     body = source.lstrip()
     prefix = source[: len(source) - len(body)]
@@ -107,20 +106,32 @@ def _parse(body: str, shift_lines: int, shift_cols: int) -> ast.Expression:
             warnings.simplefilter("error")
             return ast.parse(body, mode="eval")
     except SyntaxError as exc:
-        line = exc.lineno or 1
-        lines = body.splitlines() or [""]
-        col = (
-            exc.offset
-            if exc.offset and exc.offset > 0
-            else len(lines[min(line, len(lines)) - 1]) + 1
-        )
-        message = f"not a valid expression: {exc.msg}"
-        if exc.msg == "invalid syntax":
-            message += " (only one expression is allowed: no statements, assignments or ';')"
+        line, lines = exc.lineno or 1, body.split("\n")
+        # At the end of the text Python gives offset 0: point just past the last character.
+        col = exc.offset or len(lines[min(line, len(lines)) - 1]) + 1
+        message = f"not a valid expression: {exc.msg}" + _syntax_hint(body)
         col += shift_cols if line == 1 else 0
         raise ExpressionError(message, line + shift_lines, col) from None
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, parser limits
         raise ExpressionError(f"not a valid expression: {exc}", 1, 1) from None
+
+
+_STATEMENT = re.compile(
+    r"(import|from|def|class|for|while|with|try|return|raise|del|pass|global|assert|async)\b"
+)
+
+
+def _syntax_hint(body: str) -> str:
+    """A guess at what the author meant, for the usual ways of writing more than one expression."""
+    if _STATEMENT.match(body):
+        return " (statements are not allowed; write one expression)"
+    if ";" in body:
+        return " (';' is not allowed; write one expression)"
+    if "\n" in body.strip():
+        return " (write one expression; wrap it in ( ) to continue it on another line)"
+    if re.search(r"(?<![=!<>])=(?!=)", body):
+        return " (assignments are not allowed; compare with ==)"
+    return ""
 
 
 class _Gate:
@@ -134,7 +145,7 @@ class _Gate:
         names: Collection[str],
         functions: Mapping[str, FunctionSpec],
     ) -> None:
-        self.lines = body.splitlines()
+        self.lines = body.split("\n")  # as ast counts lines (splitlines also splits on \f)
         self.shift_lines, self.shift_cols = shift_lines, shift_cols
         self.names, self.functions = names, functions
 
@@ -158,8 +169,8 @@ class _Gate:
         while stack:
             node, depth = stack.pop()
             count += 1
-            if count > MAX_NODES:
-                raise self.refuse(f"expression is too complex (over {MAX_NODES} parts)", node)
+            if count > MAX_NODES:  # a property of the whole expression: point at its start
+                raise self.refuse(f"expression is too complex (over {MAX_NODES} parts)", root)
             if depth > MAX_DEPTH:
                 raise self.refuse(f"expression is nested too deeply (over {MAX_DEPTH})", node)
             stack.extend((child, depth + 1) for child in _children(node))
@@ -170,12 +181,11 @@ class _Gate:
         kind = type(node)
         if kind in _REFUSED:
             raise self.refuse(_REFUSED[kind], node)
+        if isinstance(node, ast.BinOp | ast.UnaryOp) and type(node.op) in _REFUSED_OPERATORS:
+            raise self.refuse(_REFUSED_OPERATORS[type(node.op)], node)
         if isinstance(node, ast.BinOp):
-            refused = _BINARY.get(type(node.op), f"{type(node.op).__name__} is not allowed")
-            if refused:
-                raise self.refuse(refused, node)
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
-            raise self.refuse("bitwise operator ~ is not allowed", node)
+            if not isinstance(node.op, _ARITHMETIC):  # none left today; guards future Pythons
+                raise self.refuse(f"{type(node.op).__name__} is not allowed", node)
         elif isinstance(node, ast.Constant):
             self.check_constant(node)
         elif isinstance(node, ast.Name):
@@ -186,9 +196,10 @@ class _Gate:
                 raise self.refuse(message, node, at_end=len(node.attr))
         elif isinstance(node, ast.Subscript):
             self.check_subscript(node)
-        elif isinstance(node, ast.Tuple | ast.List) and len(node.elts) > MAX_LITERAL_ITEMS:
-            message = f"too many items in a literal ({len(node.elts)}; the limit is "
-            raise self.refuse(message + f"{MAX_LITERAL_ITEMS})", node)
+        elif isinstance(node, ast.Tuple | ast.List):
+            if len(node.elts) > MAX_LITERAL_ITEMS:
+                message = f"too many items in a literal ({len(node.elts)}; the limit is "
+                raise self.refuse(message + f"{MAX_LITERAL_ITEMS})", node)
         elif isinstance(node, ast.Call):
             self.check_call(node)
             for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
@@ -208,9 +219,7 @@ class _Gate:
             return
         if isinstance(value, int):
             if abs(value) > MAX_INT_CONSTANT:
-                raise self.refuse(
-                    f"number is too large (the limit is {MAX_INT_CONSTANT:,})", node
-                )
+                raise self.refuse(f"number is too large (the limit is {MAX_INT_CONSTANT:,})", node)
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise self.refuse("number is too large (numbers must be finite)", node)
@@ -256,6 +265,9 @@ class _Gate:
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.refuse("starred arguments (*x) are not allowed", arg)
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise self.refuse("**kwargs are not allowed", keyword)
         given = len(node.args)
         if not spec.min_args <= given <= spec.max_args:
             wanted = (
@@ -268,8 +280,7 @@ class _Gate:
             raise self.refuse(message, node)
         seen: set[str] = set()
         for keyword in node.keywords:
-            if keyword.arg is None:
-                raise self.refuse("**kwargs are not allowed", keyword)
+            assert keyword.arg is not None  # refused above
             if keyword.arg in seen:
                 raise self.refuse(f"keyword argument '{keyword.arg}' is repeated", keyword)
             seen.add(keyword.arg)

@@ -97,7 +97,9 @@ def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
     """
     identity = member.identity
     if member.profile_id is not None:
-        _insert_ignoring_conflicts(conn, tables.members, {"id": member.profile_id, "created_at": now})
+        _insert_ignoring_conflicts(
+            conn, tables.members, {"id": member.profile_id, "created_at": now}
+        )
         if identity is not None:
             _insert_ignoring_conflicts(
                 conn,
@@ -132,4 +134,6 @@ def _insert_ignoring_conflicts(conn: Connection, table: Table, values: dict[str,
     """Insert a row unless a unique key already holds it; True when the row was inserted."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return conn.execute(statement).rowcount == 1
+    # rowcount is -1 for inserts under psycopg 3; RETURNING says for sure.
+    returning = statement.returning(*table.primary_key.columns)
+    return conn.execute(returning).first() is not None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-WEBHOOKS = Counter(
-    "reactor_webhooks_total", "Webhook requests by answer status code.", ["status"]
-)
+WEBHOOKS = Counter("reactor_webhooks_total", "Webhook requests by answer status code.", ["status"])
 EVENTS = Counter("reactor_events_total", "Events handled by the worker, by result.", ["result"])
 DECISIONS = Counter("reactor_decisions_total", "Rule decisions by outcome.", ["outcome"])
 PROCESSING = Histogram(

@@ -20,13 +20,18 @@ def check_content_type(content_type: str | None) -> None:
     """415 unless the body is declared as JSON (UTF-8 is the only charset we read)."""
     media, _, params = (content_type or "").partition(";")
     media = media.strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
         raise InputError(
             415, "unsupported_media_type", f"expected application/json, got {media or 'nothing'!r}"
         )
     for param in params.split(";"):
         key, _, value = param.partition("=")
-        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
             raise InputError(415, "unsupported_media_type", "only the utf-8 charset is accepted")
 
 

@@ -90,7 +90,9 @@ def load_rules(path: Path, default_timezone: str = "UTC") -> RuleSet:
         loaded = _load_file(file, default_timezone, problems)
         for rule, where in loaded:
             if rule.id in seen:
-                problems.append(where(f"duplicate rule id '{rule.id}' (first defined in {seen[rule.id]})"))
+                problems.append(
+                    where(f"duplicate rule id '{rule.id}' (first defined in {seen[rule.id]})")
+                )
                 continue
             seen[rule.id] = f"{rule.file}"
             rules.append(rule)
@@ -120,7 +122,9 @@ class _Locator:
         return Problem(self.file, line, col, message)
 
 
-def _load_file(file: Path, default_timezone: str, problems: list[Problem]) -> list[tuple[Rule, Any]]:
+def _load_file(
+    file: Path, default_timezone: str, problems: list[Problem]
+) -> list[tuple[Rule, Any]]:
     name = str(file)
     try:
         text = file.read_text(encoding="utf-8")
@@ -209,8 +213,10 @@ def _clean_loc(error: ErrorDetails) -> Path_:
 
 
 def _is_type_tag(part: str) -> bool:
-    return "[" in part or part in {"str", "int", "list", "constrained-str", "function-after"} or (
-        part.startswith(("function-", "constrained-"))
+    return (
+        "[" in part
+        or part in {"str", "int", "list", "constrained-str", "function-after"}
+        or (part.startswith(("function-", "constrained-")))
     )
 
 

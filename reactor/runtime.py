@@ -35,7 +35,9 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
-        self.rules = rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
+        self.rules = (
+            rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
+        )
         self.broker = broker or make_broker(settings)
         self.sweeper = Sweeper(
             self.engine,

@@ -117,7 +117,7 @@ class _Builder:
     def syntax_error(self, exc: yaml.MarkedYAMLError) -> None:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        detail = " ".join(part for part in (exc.context, exc.problem) if part)
+        detail = ": ".join(part for part in (exc.context, exc.problem) if part)
         self.problems.append(Problem(self.filename, line, col, f"YAML syntax error: {detail}"))
 
     def feed(self, event: yaml.Event) -> None:

@@ -1,0 +1,92 @@
+"""Frozen, read-only data for expressions: mappings become Records, lists become tuples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class Record:
+    """A read-only mapping where ``r.key`` and ``r["key"]`` both give the value, or None.
+
+    It has no public methods or attributes of its own, so every attribute name is a field:
+    ``event.items`` is the field "items", never a dict method.
+    """
+
+    __slots__ = ("_data",)
+    _data: dict[str, Any]
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        frozen: dict[str, Any] = {}
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise TypeError(f"Record keys must be str, not {type(key).__name__}")
+            frozen[key] = freeze(value)
+        object.__setattr__(self, "_data", frozen)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not slots. Probes such as copy's __deepcopy__ or
+        # pickle's __getstate__ must still fail, so underscore names are never fields here.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._data.get(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Record is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Record is read-only")
+
+    def __getitem__(self, key: object) -> Any:
+        return self._data.get(key) if isinstance(key, str) else None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Record):
+            return self._data == other._data
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"Record({self._data!r})"
+
+    def __reduce__(self) -> tuple[type[Record], tuple[dict[str, Any]]]:
+        # Lets copy, deepcopy and pickle rebuild a Record despite __setattr__ refusing.
+        return (Record, (self._data,))
+
+
+def freeze(value: Any) -> Any:
+    """Deep-copy JSON-like data into read-only form: dict → Record, list/tuple → tuple.
+
+    str, int, float, bool and None are kept; anything else (objects, callables, datetimes,
+    sets, bytes) raises TypeError, because expressions must only ever see plain data.
+    """
+    kind = type(value)
+    if kind in _SCALARS or kind is Record:
+        return value
+    if kind is list or kind is tuple:
+        return tuple(freeze(item) for item in value)
+    if isinstance(value, Mapping):
+        return Record(value)
+    raise TypeError(f"expressions take only JSON-like data, not {kind.__name__}")
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of freeze, for storing or printing: Record → dict, tuple → list."""
+    if type(value) is Record:
+        return {key: thaw(value[key]) for key in value}
+    if type(value) is tuple:
+        return [thaw(item) for item in value]
+    return value

@@ -1,0 +1,180 @@
+"""Real Dramatiq worker processes on Redis + Postgres: throughput, crashes, a flushed Redis (I1, I2)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import sqlalchemy as sa
+
+from reactor import tables
+from reactor.app import create_app
+from reactor.db import make_engine
+from reactor.envelope import validate_envelope
+from reactor.inbox import accept
+from reactor.runtime import Runtime
+from tests.conftest import make_settings
+from tests.support import encode, interaction, post, serve_app, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture
+def worker_env(postgres_url: str, redis_url: str, queue_namespace: str, rules_dir: Path) -> dict[str, str]:
+    """The environment a `reactor worker` of this test runs with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
+    env.update(
+        REACTOR_DATABASE_URL=postgres_url,
+        REACTOR_BROKER_URL=redis_url,
+        REACTOR_QUEUE_NAMESPACE=queue_namespace,
+        REACTOR_RULES_PATH=str(rules_dir),
+        REACTOR_HEARTBEAT_TIMEOUT_MS="2000",
+        REACTOR_SWEEP_AFTER_SECONDS="3",
+        REACTOR_SWEEP_INTERVAL_SECONDS="0.5",
+        REACTOR_LOG_FORMAT="json",
+        REACTOR_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@pytest.fixture
+def runtime(worker_env: dict[str, str], rules_dir: Path) -> Iterator[Runtime]:
+    """The web side: stores events and enqueues them on Redis; runs no workers itself."""
+    settings = make_settings(
+        database_url=worker_env["REACTOR_DATABASE_URL"],
+        broker_url=worker_env["REACTOR_BROKER_URL"],
+        queue_namespace=worker_env["REACTOR_QUEUE_NAMESPACE"],
+        rules_path=rules_dir,
+    )
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.engine.dispose()
+
+
+class Workers:
+    """`reactor worker` as a process group, stopped (or killed) at the end of the test."""
+
+    def __init__(self, env: dict[str, str], processes: int, threads: int = 4) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reactor", "worker", "--processes", str(processes), "--threads", str(threads)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # the main process forwards it to its children
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    events, ledger = tables.events, tables.ledger
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(sa.select(events.c.status, sa.func.count()).group_by(events.c.status)).all())
+        entries = conn.execute(sa.select(sa.func.count()).select_from(ledger)).scalar_one()
+        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))).scalar_one()
+        per_event_counts = (
+            sa.select(sa.func.count().label("n")).select_from(ledger).group_by(ledger.c.event_id).subquery()
+        )
+        per_event = conn.execute(sa.select(sa.func.max(per_event_counts.c.n))).scalar_one()
+    return {
+        "processed": by_status.get("processed", 0),
+        "pending": by_status.get("pending", 0),
+        "failed": by_status.get("failed", 0),
+        "entries": entries,
+        "points": int(total),
+        "max_per_event": int(per_event or 0),
+    }
+
+
+def store(runtime: Runtime, count: int, members: int) -> list[str]:
+    """Accept ``count`` events straight into the inbox (no enqueue), spread over ``members``."""
+    ids = []
+    for i in range(count):
+        document = interaction(f"evt_{i}", member=f"m{i % members}")
+        envelope, data = validate_envelope(document, None)
+        accept(runtime.engine, envelope, data, document, datetime.now(UTC))
+        ids.append(envelope.id)
+    return ids
+
+
+def test_two_hundred_events_over_four_worker_processes_award_exactly_two_hundred(
+    runtime: Runtime, worker_env: dict[str, str]
+) -> None:
+    """200 events for one member through HTTP and 4 worker processes: balance 200, ledger 200."""
+    workers = Workers(worker_env, processes=4, threads=2)
+    try:
+        with serve_app(create_app(runtime, run_workers=False)) as base, httpx.Client(timeout=10) as client:
+            started = time.monotonic()
+            for i in range(200):
+                assert post(client, base, encode(interaction(f"evt_{i}"))).status_code == 202
+            wait_for(lambda: counts(runtime.engine)["processed"] == 200, timeout=120, what="200 events")
+            elapsed = time.monotonic() - started
+            assert client.get(f"{base}/members/m1").json()["points"] == 200
+        print(f"\n4 worker processes: 200 events in {elapsed:.2f}s = {200 / elapsed:.0f} events/s")
+    finally:
+        workers.stop()
+    assert counts(runtime.engine) == {
+        "processed": 200, "pending": 0, "failed": 0, "entries": 200, "points": 200, "max_per_event": 1,
+    }
+
+
+def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(runtime: Runtime, worker_env: dict[str, str]) -> None:
+    """SIGKILL the workers mid-batch, start new ones: every accepted event processed exactly once."""
+    total = 1500
+    ids = store(runtime, total, members=5)
+    first = Workers(worker_env, processes=2, threads=4)
+    try:
+        for event_id in ids:
+            runtime.enqueue(event_id)
+        wait_for(lambda: counts(runtime.engine)["processed"] >= 100, timeout=60, what="processing to start")
+        first.kill()
+    finally:
+        first.stop()
+    at_kill = counts(runtime.engine)
+    assert at_kill["processed"] < total, "the batch finished before the kill; nothing was tested"
+    second = Workers(worker_env, processes=2, threads=4)
+    try:
+        wait_for(lambda: counts(runtime.engine)["processed"] == total, timeout=180, what="every event")
+    finally:
+        second.stop()
+    assert counts(runtime.engine) == {
+        "processed": total, "pending": 0, "failed": 0, "entries": total, "points": total, "max_per_event": 1,
+    }
+
+
+def test_events_survive_a_flushed_redis(runtime: Runtime, worker_env: dict[str, str], redis_url: str) -> None:
+    """Accepted events whose queue messages were flushed away are swept back and processed once."""
+    ids = store(runtime, 100, members=3)
+    for event_id in ids:
+        runtime.enqueue(event_id)
+    client = redis.Redis.from_url(redis_url)
+    namespace = worker_env["REACTOR_QUEUE_NAMESPACE"]
+    keys = list(client.scan_iter(match=f"{namespace}*"))
+    assert keys, "the messages were never in Redis"
+    client.delete(*keys)  # FLUSHDB, limited to this test's namespace so parallel runs survive
+    workers = Workers(worker_env, processes=1, threads=4)
+    try:
+        wait_for(lambda: counts(runtime.engine)["processed"] == 100, timeout=60, what="the sweeper")
+    finally:
+        workers.stop()
+    assert counts(runtime.engine) == {
+        "processed": 100, "pending": 0, "failed": 0, "entries": 100, "points": 100, "max_per_event": 1,
+    }
