@@ -1,4 +1,4 @@
-"""Dramatiq brokers: Redis (or RabbitMQ) in production, an in-process one for the embedded default."""
+"""Dramatiq brokers: Redis (or RabbitMQ) in production, in-process for the embedded default."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         client = redis.Redis.from_url(
             url, health_check_interval=15, socket_timeout=10, socket_connect_timeout=5
         )
-        return RedisBroker(
+        return RedisBroker(  # type: ignore[no-untyped-call]
             client=client,
             namespace=settings.queue_namespace,
             heartbeat_timeout=settings.heartbeat_timeout_ms,
@@ -40,7 +40,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     raise ConfigError(f"REACTOR_BROKER_URL {url!r} is not a redis:// or amqp:// URL")
 
 
-class Hooks(Middleware):  # type: ignore[misc]
+class Hooks(Middleware):
     """Runs Reactor's start and stop hooks inside each worker process (e.g. the sweeper)."""
 
     def __init__(self, on_boot: Any, on_shutdown: Any) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import structlog
 
 from reactor import migrations
 from reactor.config import Settings, load_settings
@@ -56,6 +57,7 @@ def serve(host: str, port: int) -> None:
         runtime = Runtime(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    structlog.get_logger("reactor.cli").info("serving", url=f"http://{host}:{port}")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 
 
@@ -74,7 +76,7 @@ def worker(processes: int | None, threads: int | None) -> None:
             "workers itself"
         )
     _check_rules(settings.rules_path, settings.timezone)
-    args = make_argument_parser().parse_args(
+    args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
         [
             "reactor.worker:setup",
             "--processes",
@@ -85,7 +87,7 @@ def worker(processes: int | None, threads: int | None) -> None:
             "events",
         ]
     )
-    sys.exit(dramatiq_main(args))
+    sys.exit(dramatiq_main(args))  # type: ignore[no-untyped-call]
 
 
 @main.group()

@@ -109,9 +109,7 @@ class Interaction(MemberRef):
 
 
 #: Every interaction field, each a name in rule expressions (None when the event lacks it).
-INTERACTION_FIELDS: tuple[str, ...] = tuple(
-    name for name in Interaction.model_fields if name != "identity"
-) + ("identity",)
+INTERACTION_FIELDS: tuple[str, ...] = tuple(Interaction.model_fields)
 
 
 class Envelope(BaseModel):

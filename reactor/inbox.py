@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -130,7 +131,9 @@ def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
     return str(conn.execute(select(tables.identities.c.member_id).where(key)).scalar_one())
 
 
-def _insert_ignoring_conflicts(conn: Connection, table: Table, values: dict[str, object]) -> bool:
+def _insert_ignoring_conflicts(
+    conn: Connection, table: Table, values: Mapping[str, object]
+) -> bool:
     """Insert a row unless a unique key already holds it; True when the row was inserted."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values).on_conflict_do_nothing()

@@ -18,7 +18,7 @@ def configure_logging(settings: Settings) -> None:
     """
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     json_output = settings.log_format == "json" or (
-        settings.log_format == "auto" and not sys.__stdout__.isatty()
+        settings.log_format == "auto" and not (sys.__stdout__ and sys.__stdout__.isatty())
     )
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 import structlog
+
 from reactor.envelope import validate_envelope
 from reactor.errors import InputError
 from reactor.inbox import Receipt, accept

@@ -33,7 +33,8 @@ def _refuse_unsupported(value: Any) -> Any:
         for key in value:
             if key in NOT_YET_SUPPORTED:
                 raise ValueError(
-                    f"'{key}' ({NOT_YET_SUPPORTED[key]}) is not supported by this version of Reactor yet"
+                    f"'{key}' ({NOT_YET_SUPPORTED[key]}) is not supported by this version "
+                    "of Reactor yet"
                 )
     return value
 

@@ -19,7 +19,7 @@ from reactor.errors import ExpressionError, Problem, RuleError
 from reactor.expressions import Expression, compile_expression
 from reactor.rule_models import RuleFile, RuleSpec
 from reactor.strictjson import canonical_json
-from reactor.yamlstrict import load_yaml
+from reactor.yamlstrict import KEY, load_yaml
 
 Path_ = tuple[str | int, ...]
 Positions = Mapping[Path_, tuple[int, int]]
@@ -142,7 +142,11 @@ def _load_file(
     try:
         spec = RuleFile.model_validate(data)
     except ValidationError as exc:
-        problems.extend(locate.at(_clean_loc(e), _message(e)) for e in exc.errors())
+        for error in exc.errors():
+            path = _clean_loc(error)
+            if error["type"] == "extra_forbidden":
+                path = (*path, KEY)  # point at the unknown key itself, not its value
+            problems.append(locate.at(path, _message(error)))
         return []
     raw_rules = data.get("rules") or []
     loaded: list[tuple[Rule, Any]] = []
@@ -150,8 +154,8 @@ def _load_file(
         before = len(problems)
         rule = _compile_rule(rule_spec, raw, ("rules", index), locate, default_timezone, problems)
         if rule is not None and len(problems) == before:
-            path: Path_ = ("rules", index, "id")
-            loaded.append((rule, lambda msg, p=path: locate.at(p, msg)))
+            id_path: Path_ = ("rules", index, "id")
+            loaded.append((rule, lambda msg, p=id_path: locate.at(p, msg)))
     return loaded
 
 
@@ -221,7 +225,7 @@ def _is_type_tag(part: str) -> bool:
 
 
 _KNOWN_KEYS = {
-    "rule": list(RuleSpec.model_fields) + ["limit", "budget"],
+    "rule": [*RuleSpec.model_fields, "limit", "budget"],
     "file": ["rules", "achievements", "benefits"],
 }
 

@@ -47,7 +47,6 @@ class Runtime:
         )
         self.broker.add_middleware(Hooks(self.sweeper.start, self.sweeper.stop))
         self.process_actor = dramatiq.actor(
-            self.handle,
             broker=self.broker,
             actor_name="process_event",
             queue_name=QUEUE,
@@ -55,7 +54,7 @@ class Runtime:
             min_backoff=settings.min_backoff_ms,
             max_backoff=settings.max_backoff_ms,
             retry_when=self._should_retry,
-        )
+        )(self.handle)
         self._worker: dramatiq.Worker | None = None
 
     def enqueue(self, event_id: str) -> None:

@@ -15,7 +15,7 @@ runtime: Runtime | None = None
 
 
 def setup() -> None:
-    """Build this process's runtime (database, rules, broker, actors) and hand Dramatiq the broker."""
+    """Build this process's runtime (database, rules, broker, actors); give Dramatiq the broker."""
     global runtime
     settings = load_settings()
     configure_logging(settings)

@@ -25,6 +25,9 @@ MAX_YAML_DEPTH = 64
 MAX_YAML_PROBLEMS = 100
 """We stop collecting problems after this many, so a pathological file cannot flood the CLI."""
 
+KEY = "<key>"
+"""Positions also hold each mapping key's own place, at the key's path plus this marker."""
+
 Path = tuple[str | int, ...]
 Positions = dict[Path, tuple[int, int]]
 
@@ -202,6 +205,8 @@ class _Builder:
             self.problem(mark, f"duplicate key '{key}' (first defined at line {first})")
             return _SKIP
         frame.first_lines[key] = mark[0]
+        if frame.path is not None:
+            self.positions[(*frame.path, key, KEY)] = mark
         return key
 
     def scalar(self, event: yaml.ScalarEvent, mark: tuple[int, int]) -> Any:

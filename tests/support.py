@@ -60,7 +60,9 @@ def serve_app(app: FastAPI) -> Iterator[str]:
         sock.close()
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.05) -> Any:
+def wait_for(
+    condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.05
+) -> Any:
     """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -69,7 +69,9 @@ def test_fifty_concurrent_deliveries_of_one_signed_event_make_one_ledger_entry(
     postgres_url: str, rules_dir: Path
 ) -> None:
     """50 racing HTTP deliveries of the same signed event: one 202, 49 duplicates, one award."""
-    settings = make_settings(database_url=postgres_url, rules_path=rules_dir, webhook_secrets=SECRET)
+    settings = make_settings(
+        database_url=postgres_url, rules_path=rules_dir, webhook_secrets=SECRET
+    )
     runtime = Runtime(settings)
     body = encode(interaction("evt_1"))
     headers = signed_headers(SECRET, "msg_1", body)

@@ -56,12 +56,14 @@ def processed(client: httpx.Client, base: str, event_id: str) -> dict:
 
 
 def test_a_review_earns_points_with_a_decision_for_every_matching_rule(app_url: str) -> None:
-    """Each triggered rule leaves a decision; a run-time error in one rule does not stop the others."""
+    """Each triggered rule leaves a decision; one rule's run-time error does not stop the others."""
     with httpx.Client(timeout=10) as client:
         assert post(client, app_url, encode(interaction("evt_1"))).status_code == 202
         event = processed(client, app_url, "evt_1")
         assert event["status"] == "processed"
-        outcomes = {d["rule_id"]: (d["outcome"], d["reason"], d["effects"]) for d in event["decisions"]}
+        outcomes = {
+            d["rule_id"]: (d["outcome"], d["reason"], d["effects"]) for d in event["decisions"]
+        }
         assert outcomes == {
             "broken-division": ("error", "division by zero", []),
             "review": ("fired", None, [{"points": 10}]),
@@ -81,7 +83,9 @@ def test_a_review_earns_points_with_a_decision_for_every_matching_rule(app_url: 
 def test_a_condition_that_is_false_is_recorded_as_skipped(app_url: str) -> None:
     """A rule whose trigger matched but whose condition was false is skipped: condition_false."""
     with httpx.Client(timeout=10) as client:
-        document = interaction("evt_v", action="view", interacted_type="product", meta={"stars": 2}, signal=0)
+        document = interaction(
+            "evt_v", action="view", interacted_type="product", meta={"stars": 2}, signal=0
+        )
         post(client, app_url, encode(document))
         event = processed(client, app_url, "evt_v")
         review = next(d for d in event["decisions"] if d["rule_id"] == "review")
@@ -93,10 +97,16 @@ def test_a_condition_that_is_false_is_recorded_as_skipped(app_url: str) -> None:
 def test_rules_for_other_event_types_are_not_consulted(app_url: str) -> None:
     """A swim event is decided only by swim rules; its free-form data is reachable as data."""
     with httpx.Client(timeout=10) as client:
-        document = {"id": "evt_s", "type": "swim.completed", "data": {"profile_id": "m2", "distance_m": 1550}}
+        document = {
+            "id": "evt_s",
+            "type": "swim.completed",
+            "data": {"profile_id": "m2", "distance_m": 1550},
+        }
         post(client, app_url, encode(document))
         event = processed(client, app_url, "evt_s")
-        assert [(d["rule_id"], d["effects"]) for d in event["decisions"]] == [("swims", [{"points": 15}])]
+        assert [(d["rule_id"], d["effects"]) for d in event["decisions"]] == [
+            ("swims", [{"points": 15}])
+        ]
         assert client.get(f"{app_url}/members/m2").json()["points"] == 15
 
 
@@ -109,7 +119,9 @@ def test_the_ledger_is_paginated_with_a_cursor(app_url: str) -> None:
             processed(client, app_url, f"evt_{i}")
         first = client.get(f"{app_url}/members/m1/ledger", params={"limit": 2}).json()
         assert len(first["entries"]) == 2 and first["next"]
-        rest = client.get(f"{app_url}/members/m1/ledger", params={"limit": 2, "cursor": first["next"]}).json()
+        rest = client.get(
+            f"{app_url}/members/m1/ledger", params={"limit": 2, "cursor": first["next"]}
+        ).json()
         assert len(rest["entries"]) == 1 and rest["next"] is None
         ids = [e["id"] for e in first["entries"] + rest["entries"]]
         assert ids == sorted(ids) and len(set(ids)) == 3

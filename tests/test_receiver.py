@@ -1,4 +1,4 @@
-"""The receiver over real HTTP: what it accepts, what it refuses, and that refusals write nothing."""
+"""The receiver over real HTTP: what it accepts, what it refuses; refusals write nothing."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def test_a_valid_event_is_accepted_and_stored_pending(
     assert event["occurred_at"] == "2026-11-21T22:59:12+00:00"
 
 
-def test_the_same_event_twice_is_a_duplicate(client: httpx.Client, base: str, runtime: Runtime) -> None:
+def test_the_same_event_twice_is_a_duplicate(
+    client: httpx.Client, base: str, runtime: Runtime
+) -> None:
     """A redelivered webhook answers 200 duplicate and stores nothing new."""
     body = encode(interaction("evt_1"))
     assert post(client, base, body).status_code == 202
@@ -82,7 +84,9 @@ def test_a_second_event_for_the_same_interaction_is_a_duplicate(
     client: httpx.Client, base: str, runtime: Runtime
 ) -> None:
     """interaction.created with an already-seen data.id is a duplicate, whatever its event id."""
-    assert post(client, base, encode(interaction("evt_1", interaction_id="int_9"))).status_code == 202
+    assert (
+        post(client, base, encode(interaction("evt_1", interaction_id="int_9"))).status_code == 202
+    )
     response = post(client, base, encode(interaction("evt_2", interaction_id="int_9")))
     assert (response.status_code, response.json()["status"]) == (200, "duplicate")
     assert stored_events(runtime) == 1
@@ -110,7 +114,11 @@ def test_an_identity_resolves_to_one_member(client: httpx.Client, base: str) -> 
 
 def test_other_event_types_need_only_a_member(client: httpx.Client, base: str) -> None:
     """A non-interaction type with a member and free-form data is accepted."""
-    document = {"id": "evt_s", "type": "swim.completed", "data": {"profile_id": "m1", "distance_m": 1500}}
+    document = {
+        "id": "evt_s",
+        "type": "swim.completed",
+        "data": {"profile_id": "m1", "distance_m": 1500},
+    }
     assert post(client, base, encode(document)).status_code == 202
 
 
@@ -120,34 +128,98 @@ def _deep(levels: int) -> bytes:
 
 BAD_INPUTS = [
     # (id, content-type, body, status, error code)
-    ("not-json-content-type", "text/plain", encode(interaction("e")), 415, "unsupported_media_type"),
+    (
+        "not-json-content-type",
+        "text/plain",
+        encode(interaction("e")),
+        415,
+        "unsupported_media_type",
+    ),
     ("latin1-charset", "application/json; charset=latin-1", b"{}", 415, "unsupported_media_type"),
     ("malformed-json", "application/json", b'{"id": "e",', 400, "malformed_json"),
     ("empty-body", "application/json", b"", 400, "malformed_json"),
-    ("nan", "application/json", b'{"id": "e", "type": "x.y", "data": {"n": NaN}}', 400, "invalid_number"),
-    ("infinity", "application/json", b'{"id": "e", "data": {"n": -Infinity}}', 400, "invalid_number"),
+    (
+        "nan",
+        "application/json",
+        b'{"id": "e", "type": "x.y", "data": {"n": NaN}}',
+        400,
+        "invalid_number",
+    ),
+    (
+        "infinity",
+        "application/json",
+        b'{"id": "e", "data": {"n": -Infinity}}',
+        400,
+        "invalid_number",
+    ),
     ("huge-number", "application/json", b'{"n": ' + b"9" * 3000 + b"}", 400, "invalid_number"),
     ("duplicate-key", "application/json", b'{"id": "a", "id": "b"}', 400, "duplicate_key"),
     ("bad-utf8", "application/json", b'{"id": "\xff\xfe"}', 400, "invalid_encoding"),
-    ("utf16", "application/json", json.dumps({"id": "e"}).encode("utf-16"), 400, "invalid_encoding"),
+    (
+        "utf16",
+        "application/json",
+        json.dumps({"id": "e"}).encode("utf-16"),
+        400,
+        "invalid_encoding",
+    ),
     ("nul-char", "application/json", b'{"id": "a\\u0000b"}', 400, "invalid_string"),
     ("lone-surrogate", "application/json", b'{"id": "\\ud800"}', 400, "invalid_string"),
     ("too-deep", "application/json", _deep(100), 400, "too_deep"),
     ("top-level-array", "application/json", b"[]", 422, "invalid_event"),
-    ("missing-type", "application/json", b'{"id": "e", "data": {"profile_id": "m"}}', 422, "invalid_event"),
-    ("unknown-action", "application/json", encode(interaction("e", action="dance")), 422, "invalid_event"),
+    (
+        "missing-type",
+        "application/json",
+        b'{"id": "e", "data": {"profile_id": "m"}}',
+        422,
+        "invalid_event",
+    ),
+    (
+        "unknown-action",
+        "application/json",
+        encode(interaction("e", action="dance")),
+        422,
+        "invalid_event",
+    ),
     ("bad-signal", "application/json", encode(interaction("e", signal=2)), 422, "invalid_event"),
-    ("no-member", "application/json", encode(interaction("e", profile_id=None)), 422, "invalid_event"),
-    ("data-not-object", "application/json", b'{"id": "e", "type": "x.y", "data": 1}', 422, "invalid_event"),
-    ("too-large", "application/json", encode(interaction("e", description="x" * 5000)), 413, "payload_too_large"),
+    (
+        "no-member",
+        "application/json",
+        encode(interaction("e", profile_id=None)),
+        422,
+        "invalid_event",
+    ),
+    (
+        "data-not-object",
+        "application/json",
+        b'{"id": "e", "type": "x.y", "data": 1}',
+        422,
+        "invalid_event",
+    ),
+    (
+        "too-large",
+        "application/json",
+        encode(interaction("e", description="x" * 5000)),
+        413,
+        "payload_too_large",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("content_type", "body", "status", "code"), [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "code"),
+    [b[1:] for b in BAD_INPUTS],
+    ids=[b[0] for b in BAD_INPUTS],
+)
 def test_bad_input_gets_its_4xx_and_writes_nothing(
-    client: httpx.Client, base: str, runtime: Runtime, content_type: str, body: bytes, status: int, code: str
+    client: httpx.Client,
+    base: str,
+    runtime: Runtime,
+    content_type: str,
+    body: bytes,
+    status: int,
+    code: str,
 ) -> None:
-    """Every class of client mistake answers its status with a JSON error body; nothing is stored."""
+    """Every class of client mistake answers its status with a JSON error; nothing is stored."""
     response = client.post(f"{base}/webhooks", content=body, headers={"content-type": content_type})
     assert response.status_code == status, response.text
     payload = response.json()
@@ -164,14 +236,18 @@ def test_schema_errors_name_the_field_path(client: httpx.Client, base: str) -> N
     assert ["data", "action"] in locs and ["data", "channel"] in locs
 
 
-def test_a_chunked_body_over_the_limit_is_refused(client: httpx.Client, base: str, runtime: Runtime) -> None:
+def test_a_chunked_body_over_the_limit_is_refused(
+    client: httpx.Client, base: str, runtime: Runtime
+) -> None:
     """The size cap counts bytes actually read, not the Content-Length a client claims."""
 
     def chunks() -> Iterator[bytes]:
         for _ in range(10):
             yield b" " * 1000
 
-    response = client.post(f"{base}/webhooks", content=chunks(), headers={"content-type": "application/json"})
+    response = client.post(
+        f"{base}/webhooks", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert stored_events(runtime) == 0
 
@@ -183,7 +259,9 @@ def test_an_unknown_event_is_a_404(client: httpx.Client, base: str) -> None:
     assert response.json()["error"] == "not_found"
 
 
-def test_the_database_being_down_answers_503(client: httpx.Client, tmp_path: Path, rules_dir: Path) -> None:
+def test_the_database_being_down_answers_503(
+    client: httpx.Client, tmp_path: Path, rules_dir: Path
+) -> None:
     """When our own database cannot be reached the sender is told to retry (503), not 4xx."""
     missing = tmp_path / "no" / "such" / "dir" / "reactor.db"
     runtime = Runtime(make_settings(database_url=f"sqlite:///{missing}", rules_path=rules_dir))
@@ -208,10 +286,14 @@ class TestSignatures:
         body = encode(interaction("evt_1"))
         assert post(client, base, body, **signed_headers(SECRET, "msg_1", body)).status_code == 202
 
-    def test_the_previous_secret_still_verifies_during_rotation(self, client: httpx.Client, base: str) -> None:
+    def test_the_previous_secret_still_verifies_during_rotation(
+        self, client: httpx.Client, base: str
+    ) -> None:
         """Either configured secret verifies, so senders can rotate."""
         body = encode(interaction("evt_1"))
-        assert post(client, base, body, **signed_headers(OLD_SECRET, "msg_1", body)).status_code == 202
+        assert (
+            post(client, base, body, **signed_headers(OLD_SECRET, "msg_1", body)).status_code == 202
+        )
 
     @pytest.mark.parametrize(
         "tamper",

@@ -1,4 +1,4 @@
-"""Real Dramatiq worker processes on Redis + Postgres: throughput, crashes, a flushed Redis (I1, I2)."""
+"""Real Dramatiq worker processes on Redis + Postgres: throughput, crashes, flushed Redis."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from reactor import tables
 from reactor.app import create_app
-from reactor.db import make_engine
 from reactor.envelope import validate_envelope
 from reactor.inbox import accept
 from reactor.runtime import Runtime
@@ -29,7 +28,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture
-def worker_env(postgres_url: str, redis_url: str, queue_namespace: str, rules_dir: Path) -> dict[str, str]:
+def worker_env(
+    postgres_url: str, redis_url: str, queue_namespace: str, rules_dir: Path
+) -> dict[str, str]:
     """The environment a `reactor worker` of this test runs with."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
     env.update(
@@ -65,7 +66,16 @@ class Workers:
 
     def __init__(self, env: dict[str, str], processes: int, threads: int = 4) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "worker", "--processes", str(processes), "--threads", str(threads)],
+            [
+                sys.executable,
+                "-m",
+                "reactor",
+                "worker",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+            ],
             env=env,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
@@ -87,11 +97,20 @@ class Workers:
 def counts(engine: sa.Engine) -> dict[str, int]:
     events, ledger = tables.events, tables.ledger
     with engine.connect() as conn:
-        by_status = dict(conn.execute(sa.select(events.c.status, sa.func.count()).group_by(events.c.status)).all())
+        by_status = dict(
+            conn.execute(
+                sa.select(events.c.status, sa.func.count()).group_by(events.c.status)
+            ).all()
+        )
         entries = conn.execute(sa.select(sa.func.count()).select_from(ledger)).scalar_one()
-        total = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))).scalar_one()
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0))
+        ).scalar_one()
         per_event_counts = (
-            sa.select(sa.func.count().label("n")).select_from(ledger).group_by(ledger.c.event_id).subquery()
+            sa.select(sa.func.count().label("n"))
+            .select_from(ledger)
+            .group_by(ledger.c.event_id)
+            .subquery()
         )
         per_event = conn.execute(sa.select(sa.func.max(per_event_counts.c.n))).scalar_one()
     return {
@@ -121,30 +140,46 @@ def test_two_hundred_events_over_four_worker_processes_award_exactly_two_hundred
     """200 events for one member through HTTP and 4 worker processes: balance 200, ledger 200."""
     workers = Workers(worker_env, processes=4, threads=2)
     try:
-        with serve_app(create_app(runtime, run_workers=False)) as base, httpx.Client(timeout=10) as client:
+        with (
+            serve_app(create_app(runtime, run_workers=False)) as base,
+            httpx.Client(timeout=10) as client,
+        ):
             started = time.monotonic()
             for i in range(200):
                 assert post(client, base, encode(interaction(f"evt_{i}"))).status_code == 202
-            wait_for(lambda: counts(runtime.engine)["processed"] == 200, timeout=120, what="200 events")
+            wait_for(
+                lambda: counts(runtime.engine)["processed"] == 200, timeout=120, what="200 events"
+            )
             elapsed = time.monotonic() - started
             assert client.get(f"{base}/members/m1").json()["points"] == 200
         print(f"\n4 worker processes: 200 events in {elapsed:.2f}s = {200 / elapsed:.0f} events/s")
     finally:
         workers.stop()
     assert counts(runtime.engine) == {
-        "processed": 200, "pending": 0, "failed": 0, "entries": 200, "points": 200, "max_per_event": 1,
+        "processed": 200,
+        "pending": 0,
+        "failed": 0,
+        "entries": 200,
+        "points": 200,
+        "max_per_event": 1,
     }
 
 
-def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(runtime: Runtime, worker_env: dict[str, str]) -> None:
-    """SIGKILL the workers mid-batch, start new ones: every accepted event processed exactly once."""
+def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(
+    runtime: Runtime, worker_env: dict[str, str]
+) -> None:
+    """SIGKILL the workers mid-batch, start new ones: every event processed exactly once."""
     total = 1500
     ids = store(runtime, total, members=5)
     first = Workers(worker_env, processes=2, threads=4)
     try:
         for event_id in ids:
             runtime.enqueue(event_id)
-        wait_for(lambda: counts(runtime.engine)["processed"] >= 100, timeout=60, what="processing to start")
+        wait_for(
+            lambda: counts(runtime.engine)["processed"] >= 100,
+            timeout=60,
+            what="processing to start",
+        )
         first.kill()
     finally:
         first.stop()
@@ -152,15 +187,24 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(runtime: Runtime, w
     assert at_kill["processed"] < total, "the batch finished before the kill; nothing was tested"
     second = Workers(worker_env, processes=2, threads=4)
     try:
-        wait_for(lambda: counts(runtime.engine)["processed"] == total, timeout=180, what="every event")
+        wait_for(
+            lambda: counts(runtime.engine)["processed"] == total, timeout=180, what="every event"
+        )
     finally:
         second.stop()
     assert counts(runtime.engine) == {
-        "processed": total, "pending": 0, "failed": 0, "entries": total, "points": total, "max_per_event": 1,
+        "processed": total,
+        "pending": 0,
+        "failed": 0,
+        "entries": total,
+        "points": total,
+        "max_per_event": 1,
     }
 
 
-def test_events_survive_a_flushed_redis(runtime: Runtime, worker_env: dict[str, str], redis_url: str) -> None:
+def test_events_survive_a_flushed_redis(
+    runtime: Runtime, worker_env: dict[str, str], redis_url: str
+) -> None:
     """Accepted events whose queue messages were flushed away are swept back and processed once."""
     ids = store(runtime, 100, members=3)
     for event_id in ids:
@@ -176,5 +220,10 @@ def test_events_survive_a_flushed_redis(runtime: Runtime, worker_env: dict[str, 
     finally:
         workers.stop()
     assert counts(runtime.engine) == {
-        "processed": 100, "pending": 0, "failed": 0, "entries": 100, "points": 100, "max_per_event": 1,
+        "processed": 100,
+        "pending": 0,
+        "failed": 0,
+        "entries": 100,
+        "points": 100,
+        "max_per_event": 1,
     }

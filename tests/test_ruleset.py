@@ -1,0 +1,187 @@
+"""Loading rule files: one rule set, versioned, indexed; every problem at file:line:col."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reactor.cli import main
+from reactor.errors import RuleError
+from reactor.ruleset import load_rules
+
+GOOD = """\
+rules:
+  - id: review
+    name: A review
+    on: interaction.created
+    when: action == "feedback"
+    then:
+      - points: 10
+  - id: swim
+    on: [swim.completed, swim.logged]
+    then:
+      - points: "data.distance_m // 100"
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(RuleError) as caught:
+        load_rules(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_every_yaml_file_under_the_folder_forms_one_rule_set(tmp_path: Path) -> None:
+    """Rules from several files load together; *.test.yaml files are not rules."""
+    write(tmp_path, "a.yaml", GOOD)
+    write(
+        tmp_path / "more", "b.yml", "rules:\n  - id: other\n    on: x.y\n    then: [{points: 1}]\n"
+    )
+    write(tmp_path, "a.test.yaml", "this is: [not, a rule file")
+    rules = load_rules(tmp_path)
+    assert [r.id for r in rules.rules] == ["other", "review", "swim"]
+    assert [r.id for r in rules.for_event("swim.logged")] == ["swim"]
+    assert rules.for_event("interaction.deleted") == ()
+
+
+def test_a_rule_version_is_the_hash_of_its_content(tmp_path: Path) -> None:
+    """Changing a rule changes its version (and the set's); an untouched rule keeps its own."""
+    path = write(tmp_path, "a.yaml", GOOD)
+    before = {r.id: r.version for r in load_rules(path).rules}
+    path.write_text(GOOD.replace("points: 10", "points: 20"))
+    after = {r.id: r.version for r in load_rules(path).rules}
+    assert before["review"] != after["review"]
+    assert before["swim"] == after["swim"]
+
+
+def test_disabled_rules_are_loaded_but_never_triggered(tmp_path: Path) -> None:
+    """enabled: false keeps the rule listed but out of the event index."""
+    path = write(tmp_path, "a.yaml", GOOD.replace("    name: A review\n", "    enabled: false\n"))
+    rules = load_rules(path)
+    assert "review" in [r.id for r in rules.rules]
+    assert rules.for_event("interaction.created") == ()
+
+
+AUTHORING_MISTAKES = [
+    (
+        "unknown-key",
+        "    then: [{points: 1}]\n    wen: x\n",
+        "5:5: unknown key 'wen' (did you mean 'when'?)",
+    ),
+    ("missing-then", "", "2:5: missing required key 'then'"),
+    ("bad-id", "    then: [{points: 1}]\n", None),
+    ("zero-points", "    then: [{points: 0}]\n", "4:21: points must be a positive whole number"),
+    ("bool-points", "    then: [{points: yes}]\n", "4:"),
+    (
+        "unsupported-limit",
+        "    then: [{points: 1}]\n    limit: {count: 1, per: month}\n",
+        "not supported",
+    ),
+    (
+        "bad-timezone",
+        "    then: [{points: 1}]\n    timezone: Mars/Olympus\n",
+        "5:15: unknown time zone 'Mars/Olympus'",
+    ),
+    (
+        "unknown-name",
+        "    when: action == 1 and chanel == 2\n    then: [{points: 1}]\n",
+        "4:27: unknown name 'chanel'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [m[1:] for m in AUTHORING_MISTAKES],
+    ids=[m[0] for m in AUTHORING_MISTAKES],
+)
+def test_authoring_mistakes_are_reported_with_their_position(
+    tmp_path: Path, extra: str, expected: str | None
+) -> None:
+    """Each mistake is one problem at file:line:col with a message a person can act on."""
+    rule_id = "Bad Id" if expected is None else "r1"
+    path = write(
+        tmp_path, "r.yaml", f"rules:\n  - id: {rule_id}\n    on: interaction.created\n{extra}"
+    )
+    found = problems(path)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{path}:")
+    if expected is None:
+        assert found[0].startswith(f"{path}:2:9: rule id must match")
+    else:
+        assert expected in found[0]
+
+
+def test_every_problem_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
+    """Two broken files and a duplicate id: all of it in one pass, not just the first problem."""
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", "rules:\n  - id: review\n    on: x.y\n    then: [{points: 1}]\n")
+    write(
+        tmp_path,
+        "c.yaml",
+        "rules:\n  - id: c\n    on: x.y\n    when: 2 **\n    then: [{points: 1}]\n",
+    )
+    found = problems(tmp_path)
+    assert len(found) == 2, found
+    assert f"{tmp_path / 'b.yaml'}:2:9: duplicate rule id 'review'" in found[0]
+    assert found[1].startswith(f"{tmp_path / 'c.yaml'}:4:")
+
+
+HOSTILE = [
+    ("dunder-class", "data.__class__"),
+    ("dunder-chain", "().__class__.__bases__"),
+    ("method-call-on-data", "data.items()"),
+    ("method-call-on-string", 'name.upper() == "X"'),
+    ("power", "duration ** 2 > 1"),
+    ("list-comprehension", "[x for x in tags]"),
+    ("generator", "any(x for x in tags)"),
+    ("f-string", "f'{name:>1000000}'"),
+    ("lambda", "(lambda: 1)()"),
+    ("import", "__import__('os')"),
+    ("import-statement", "import os"),
+    ("assignment", "x = 1"),
+    ("walrus", "(x := 1)"),
+    ("over-long", "signal == 1 and " * 80 + "True"),
+    ("over-deep", "(1 + " * 30 + "1" + ")" * 30 + " == 1"),
+]
+
+
+@pytest.mark.parametrize("expression", [h[1] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+def test_rules_check_refuses_hostile_expressions_with_their_location(
+    tmp_path: Path, expression: str
+) -> None:
+    """`reactor rules check` exits 1 with file:line:col for an expression the gate refuses."""
+    quoted = expression.replace("'", "''")
+    path = write(
+        tmp_path,
+        "r.yaml",
+        f"rules:\n  - id: r\n    on: x.y\n    when: '{quoted}'\n    then: [{{points: 1}}]\n",
+    )
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1, result.output
+    first = result.output.splitlines()[0]
+    file, line, col, message = first.split(":", 3)
+    assert (file, line) == (str(path), "4")
+    assert int(col) >= 11 and message.strip()
+
+
+def test_rules_check_summarises_a_good_rule_set(tmp_path: Path) -> None:
+    """Exit 0 with a one-line summary."""
+    path = write(tmp_path, "a.yaml", GOOD)
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok: 2 rules in 1 file(s), version ")
+
+
+def test_the_shipped_rules_pass_rules_check() -> None:
+    """Every file in rules/ loads."""
+    rules = load_rules(Path(__file__).parent.parent / "rules")
+    assert rules.rules
