@@ -42,6 +42,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             yield
         finally:
             runtime.stop()
+            log.info("reactor stopped")
 
     app = FastAPI(title="Reactor", version="0.1.0", lifespan=lifespan)
 

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=10, ge=0)
     min_backoff_ms: int = Field(default=200, ge=1)
     max_backoff_ms: int = Field(default=60_000, ge=1)
+    # How long a transaction waits for a member's lock before giving up and retrying later.
+    lock_timeout_ms: int = Field(default=10_000, ge=1)
     worker_threads: int = Field(default=4, ge=1)
     worker_processes: int = Field(default=2, ge=1)
     # Dramatiq's heartbeat: how soon a dead worker's unacked messages may be requeued.

@@ -18,38 +18,59 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, lock_timeout_ms: int = 10_000, **kwargs: Any) -> Engine:
     """An engine whose transactions serialise writers the way the invariants need.
 
     On SQLite every transaction starts with ``BEGIN IMMEDIATE`` in WAL mode with a busy
     timeout: pysqlite's default deferred transactions let eight racing workers all award
     "first this month" (see pitfalls.md). On Postgres, members are locked row by row instead.
+    Waiting for a lock gives up after ``lock_timeout_ms`` with an ``OperationalError``, which
+    the worker treats as transient and retries with backoff.
     """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+            url,
+            connect_args={"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
+            **kwargs,
         )
-        _make_sqlite_serial(engine)
+        _make_sqlite_serial(engine, lock_timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"options": f"-c lock_timeout={lock_timeout_ms}"},
+        **kwargs,
+    )
 
 
-def _make_sqlite_serial(engine: Engine) -> None:
+def _make_sqlite_serial(engine: Engine, lock_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Stop pysqlite from issuing its own deferred BEGIN; we issue ours below.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers take no lock in WAL mode, so they neither wait for writers nor block them.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "reactor_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for transactions that only read (on SQLite: a deferred ``BEGIN``)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def is_sqlite(conn: Connection | Engine) -> bool:
@@ -65,7 +86,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def ping(engine: Engine) -> None:
     """Raise if the database cannot answer a trivial query."""
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         conn.execute(select(1))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reactor import tables
+from reactor.db import reader
 from reactor.envelope import Envelope, MemberRef, occurred_at
 from reactor.errors import InputError
 from reactor.strictjson import canonical_json
@@ -61,7 +62,7 @@ def accept(
         if _insert_ignoring_conflicts(conn, tables.events, values):
             return Receipt(envelope.id, "accepted")
     # A concurrent delivery of the same event committed first: answer as it would have.
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         found = _existing(conn, envelope.id, dedupe_key, body_hash)
     assert found is not None, "an insert conflicted with a row that is not there"
     return found

@@ -40,7 +40,8 @@ def process_event(engine: Engine, rules: RuleSet, event_id: str) -> Processed:
     again may help and ``PermanentError`` when it cannot.
     """
     try:
-        with engine.begin() as conn:
+        # _process binds the member id once it knows it; leaving this block unbinds it.
+        with structlog.contextvars.bound_contextvars(member_id=None), engine.begin() as conn:
             return _process(conn, rules, event_id)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
@@ -60,6 +61,7 @@ def _process(conn: Connection, rules: RuleSet, event_id: str) -> Processed:
         return Processed("unknown")
     if head.status != "pending":
         return Processed(f"already_{head.status}")  # type: ignore[arg-type]
+    structlog.contextvars.bind_contextvars(member_id=head.member_id)
     _lock_member(conn, head.member_id)
     # Read again under the lock: another worker may have finished this event meanwhile.
     row = conn.execute(select(events).where(events.c.id == event_id)).one()

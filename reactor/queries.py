@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from reactor import tables
+from reactor.db import reader
 from reactor.processor import balance
 
 
 def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
     """``GET /events/{id}``: status and decision record, or None for an unknown event."""
     events, decisions = tables.events, tables.decisions
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         row = conn.execute(select(events).where(events.c.id == event_id)).one_or_none()
         if row is None:
             return None
@@ -47,7 +48,7 @@ def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
 
 def member_view(engine: Engine, member_id: str) -> dict[str, Any] | None:
     """``GET /members/{id}``: the balance (achievements and benefits arrive with rewards)."""
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         found = conn.execute(
             select(tables.members.c.id).where(tables.members.c.id == member_id)
         ).one_or_none()
@@ -65,7 +66,7 @@ def ledger_page(
     query = select(ledger).where(ledger.c.member_id == member_id)
     if after is not None:
         query = query.where(ledger.c.id > after)
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         exists = conn.execute(
             select(tables.members.c.id).where(tables.members.c.id == member_id)
         ).one_or_none()

@@ -9,6 +9,7 @@ import dramatiq
 import structlog
 from sqlalchemy import Engine
 
+from reactor import metrics
 from reactor.broker import Hooks, make_broker
 from reactor.config import Settings
 from reactor.db import make_engine
@@ -34,7 +35,9 @@ class Runtime:
         broker: dramatiq.Broker | None = None,
     ) -> None:
         self.settings = settings
-        self.engine = engine or make_engine(settings.database_url)
+        self.engine = engine or make_engine(
+            settings.database_url, lock_timeout_ms=settings.lock_timeout_ms
+        )
         self.rules = (
             rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
         )
@@ -63,27 +66,38 @@ class Runtime:
 
     def handle(self, event_id: str) -> None:
         """The ``process_event`` actor: thin, it calls the processor and records failures."""
+        # Every log line while this event is processed carries its id (and, from the processor,
+        # its member's). Leaving the block restores the thread's context.
         with structlog.contextvars.bound_contextvars(event_id=event_id):
             try:
-                done = process_event(self.engine, self.rules, event_id)
+                with metrics.PROCESSING.time():
+                    done = process_event(self.engine, self.rules, event_id)
             except TransientError as exc:
+                metrics.EVENTS.labels("retried").inc()
                 log.warning("event will be retried", error=str(exc))
                 raise
             except PermanentError as exc:
                 log.error("event failed", error=str(exc))
-                mark_failed(self.engine, event_id, str(exc))
+                self._fail(event_id, str(exc))
                 return
             except Exception as exc:
                 # A bug must not loop forever: park the event, visible, for `reactor requeue`.
                 log.exception("event failed unexpectedly")
-                mark_failed(self.engine, event_id, f"{type(exc).__name__}: {exc}")
+                self._fail(event_id, f"{type(exc).__name__}: {exc}")
                 return
+            metrics.EVENTS.labels(done.result).inc()
+            for decision in done.decisions:
+                metrics.DECISIONS.labels(decision.outcome).inc()
             log.info(
                 "event handled",
                 result=done.result,
                 member_id=done.member_id,
                 fired=sum(d.outcome == "fired" for d in done.decisions),
             )
+
+    def _fail(self, event_id: str, reason: str) -> None:
+        metrics.EVENTS.labels("failed").inc()
+        mark_failed(self.engine, event_id, reason)
 
     def _should_retry(self, retries: int, exc: BaseException) -> bool:
         # Past the last retry the message is dropped, but the event stays pending in the
@@ -94,7 +108,11 @@ class Runtime:
         """Run the actors in this process (the embedded default: no broker URL)."""
         self.broker.emit_after("process_boot")
         self._worker = dramatiq.Worker(
-            self.broker, queues={QUEUE}, worker_threads=self.settings.worker_threads
+            self.broker,
+            queues={QUEUE},
+            worker_threads=self.settings.worker_threads,
+            # Idle consumers wake this often; it bounds how long `serve` takes to stop.
+            worker_timeout=200,
         )
         self._worker.start()
 
@@ -102,6 +120,7 @@ class Runtime:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        self.broker.close()
         self.engine.dispose()
 
     def describe(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import Engine, select, update
 
 from reactor import tables
+from reactor.db import reader
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +35,7 @@ def sweep(
     """
     now = now or datetime.now(UTC)
     events = tables.events
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         stale = conn.execute(
             select(events.c.id, events.c.enqueued_at)
             .where(events.c.status == "pending", events.c.enqueued_at < now - older_than)

@@ -115,3 +115,8 @@ def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {"log_format": "console", "sweep_interval_seconds": 0.5}
     values.update(overrides)
     return _IsolatedSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def amqp_url() -> str:
+    return _service_url("REACTOR_TEST_AMQP_URL")

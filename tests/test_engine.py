@@ -1,0 +1,145 @@
+"""The pure rule engine: which rules decide an event, and how (I5, I7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reactor.context import EventFacts, MemberFacts
+from reactor.engine import evaluate
+from reactor.ruleset import RuleSet, load_rules
+
+MOMENT = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)  # 00:30 on the 23rd in Melbourne (UTC+11)
+
+
+def ruleset(tmp_path: Path, body: str) -> RuleSet:
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n" + body)
+    return load_rules(path)
+
+
+def rule(when: str | None = None, points: str | int = 1, extra: str = "") -> str:
+    condition = f"    when: '{when}'\n" if when is not None else ""
+    head = "  - id: r\n    on: interaction.created\n"
+    return f"{head}{condition}{extra}    then:\n      - points: {points}\n"
+
+
+def event(**data: Any) -> EventFacts:
+    defaults = {"profile_id": "m1", "action": "feedback", "channel": "app", "signal": 1}
+    return EventFacts(
+        id="evt_1",
+        type="interaction.created",
+        member_id="m1",
+        data={**defaults, **data},
+        created_at=None,
+        occurred_at=MOMENT,
+        received_at=MOMENT,
+    )
+
+
+MEMBER = MemberFacts(id="m1", points=120, achievements={})
+
+OUTCOMES = [
+    ("true-condition", rule('action == "feedback"'), {}, ("fired", None, [1])),
+    ("false-condition", rule('action == "view"'), {}, ("skipped", "condition_false", [])),
+    ("missing-field-is-none", rule("duration is None"), {}, ("fired", None, [1])),
+    ("member-balance", rule("member.points >= 100"), {}, ("fired", None, [1])),
+    ("points-expression", rule(None, '"duration // 60"'), {"duration": 600}, ("fired", None, [10])),
+    ("data-reachable", rule("data.extra == 3"), {"extra": 3}, ("fired", None, [1])),
+    ("tags-are-tuples", rule('"vip" in tags'), {"tags": ["vip"]}, ("fired", None, [1])),
+    (
+        "meta-both-ways",
+        rule('meta.stars == meta["stars"] == 5'),
+        {"meta": {"stars": 5}},
+        ("fired", None, [1]),
+    ),
+    ("hour-in-utc", rule("hour == 13 and day == 22"), {}, ("fired", None, [1])),
+    (
+        "hour-in-rule-zone",
+        rule(
+            "hour == 0 and day == 23 and weekday == 0", extra="    timezone: Australia/Melbourne\n"
+        ),
+        {},
+        ("fired", None, [1]),
+    ),
+    (
+        "inactive-before-from",
+        rule(extra="    active: {from: 2026-12-01T00:00:00Z}\n"),
+        {},
+        ("skipped", "inactive", []),
+    ),
+    (
+        "active-inside-window",
+        rule(extra="    active: {from: 2026-11-01T00:00:00Z, until: 2026-12-01T00:00:00Z}\n"),
+        {},
+        ("fired", None, [1]),
+    ),
+    (
+        "non-boolean-condition",
+        rule("signal"),
+        {},
+        ("error", "'when' must be true or false, got int 1", []),
+    ),
+    (
+        "zero-points",
+        rule(None, '"signal - 1"'),
+        {},
+        ("error", "points must be a positive whole number, got 0", []),
+    ),
+    ("float-points", rule(None, '"duration / 7"'), {"duration": 10}, ("error", None, [])),
+    ("division-by-zero", rule(None, '"10 // (signal - 1)"'), {}, ("error", "division by zero", [])),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "data", "expected"), [o[1:] for o in OUTCOMES], ids=[o[0] for o in OUTCOMES]
+)
+def test_a_rule_decides_an_event(
+    tmp_path: Path, body: str, data: dict[str, Any], expected: tuple[str, str | None, list[int]]
+) -> None:
+    """Each rule gives one decision with its outcome, reason and awarded points."""
+    [decision] = evaluate(ruleset(tmp_path, body), event(**data), MEMBER)
+    outcome, reason, points = expected
+    assert decision.outcome == outcome
+    if reason is not None or outcome != "error":
+        assert decision.reason == reason
+    else:
+        assert decision.reason
+    assert [a.points for a in decision.awards] == points
+
+
+def test_rules_for_other_types_give_no_decision(tmp_path: Path) -> None:
+    """A rule on another event type is not consulted at all."""
+    rules = ruleset(tmp_path, "  - id: r\n    on: swim.completed\n    then: [{points: 1}]\n")
+    assert evaluate(rules, event(), MEMBER) == []
+
+
+def test_one_failing_rule_leaves_the_others_deciding(tmp_path: Path) -> None:
+    """A run-time error is that rule's decision; the rules after it still fire."""
+    body = (
+        "  - id: a-broken\n    on: interaction.created\n    then: [{points: '1 // 0'}]\n"
+        "  - id: b-fine\n    on: interaction.created\n    then: [{points: 2}, {points: 3}]\n"
+    )
+    decisions = evaluate(ruleset(tmp_path, body), event(), MEMBER)
+    assert [(d.rule_id, d.outcome) for d in decisions] == [
+        ("a-broken", "error"),
+        ("b-fine", "fired"),
+    ]
+    assert [(a.effect_index, a.points) for a in decisions[1].awards] == [(0, 2), (1, 3)]
+
+
+def test_the_same_inputs_give_the_same_decisions(tmp_path: Path) -> None:
+    """I5: evaluation is deterministic."""
+    rules = ruleset(tmp_path, rule('action == "feedback"', '"signal + 4"'))
+    assert evaluate(rules, event(), MEMBER) == evaluate(rules, event(), MEMBER)
+
+
+def test_expressions_cannot_change_the_event(tmp_path: Path) -> None:
+    """The data handed to expressions is frozen; the stored event is untouched after evaluation."""
+    facts = event(meta={"stars": 5}, tags=["a"])
+    before = repr(facts.data)
+    evaluate(ruleset(tmp_path, rule('meta.stars == 5 and "a" in tags')), facts, MEMBER)
+    assert repr(facts.data) == before

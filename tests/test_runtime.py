@@ -1,0 +1,119 @@
+"""The process_event actor: retries transient failures, parks permanent ones, logs with ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import structlog
+from structlog.testing import capture_logs
+
+from reactor import tables
+from reactor.db import reader
+from reactor.envelope import validate_envelope
+from reactor.inbox import accept
+from reactor.runtime import Runtime
+from reactor.sweeper import requeue_all
+from tests.conftest import make_settings
+from tests.support import interaction, wait_for
+
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def runtime(request: pytest.FixtureRequest, rules_dir: Path) -> Iterator[Runtime]:
+    """An embedded runtime whose lock waits are short and whose retries come quickly."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    settings = make_settings(
+        database_url=url,
+        rules_path=rules_dir,
+        lock_timeout_ms=200,
+        min_backoff_ms=100,
+        max_backoff_ms=200,
+    )
+    runtime = Runtime(settings)
+    runtime.start_embedded_worker()
+    yield runtime
+    runtime.stop()
+
+
+def store(runtime: Runtime, event_id: str, member: str = "m1") -> None:
+    document = interaction(event_id, member)
+    envelope, data = validate_envelope(document, None)
+    accept(runtime.engine, envelope, data, document, datetime.now(UTC))
+
+
+def status(runtime: Runtime, event_id: str) -> tuple[str, str | None]:
+    with reader(runtime.engine).connect() as conn:
+        row = conn.execute(
+            sa.select(tables.events.c.status, tables.events.c.error).where(
+                tables.events.c.id == event_id
+            )
+        ).one()
+    return row.status, row.error
+
+
+def test_a_member_locked_elsewhere_is_retried_until_the_lock_is_free(runtime: Runtime) -> None:
+    """A lock timeout is transient: the actor retries with backoff and then processes once."""
+    store(runtime, "evt_1")
+    holder = runtime.engine.connect()
+    transaction = holder.begin()  # BEGIN IMMEDIATE on SQLite takes the writer lock
+    holder.execute(
+        sa.select(tables.members).where(tables.members.c.id == "m1").with_for_update()
+    ).all()
+    try:
+        with capture_logs() as logs:
+            runtime.enqueue("evt_1")
+            wait_for(
+                lambda: sum(e["event"] == "event will be retried" for e in logs) >= 2,
+                timeout=20,
+                what="two retries",
+            )
+        assert status(runtime, "evt_1") == ("pending", None)
+    finally:
+        transaction.rollback()
+        holder.close()
+    wait_for(lambda: status(runtime, "evt_1")[0] == "processed", timeout=20, what="processing")
+    with runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.ledger)).scalar() == 1
+
+
+def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
+    runtime: Runtime,
+) -> None:
+    """A permanent error parks the event as failed, not retried forever; requeue brings it back."""
+    store(runtime, "evt_bad")
+    with runtime.engine.begin() as conn:
+        # Only corruption outside Reactor can do this; the receiver stores canonical JSON.
+        conn.execute(
+            sa.update(tables.events).where(tables.events.c.id == "evt_bad").values(payload="{")
+        )
+    runtime.enqueue("evt_bad")
+    wait_for(lambda: status(runtime, "evt_bad")[0] == "failed", timeout=20, what="failure")
+    assert "stored payload is unreadable" in (status(runtime, "evt_bad")[1] or "")
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.events)
+            .where(tables.events.c.id == "evt_bad")
+            .values(payload='{"data": {"profile_id": "m1"}}')
+        )
+    assert requeue_all(runtime.engine, runtime.enqueue) == 1
+    wait_for(lambda: status(runtime, "evt_bad")[0] == "processed", timeout=20, what="requeue")
+
+
+def test_log_lines_while_processing_carry_the_event_and_member_ids(runtime: Runtime) -> None:
+    """structlog contextvars bind event_id and member_id for the duration of one event only."""
+    store(runtime, "evt_1", member="m7")
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        runtime.enqueue("evt_1")
+        wait_for(lambda: any(e["event"] == "event handled" for e in logs), timeout=20, what="a log")
+    handled = next(e for e in logs if e["event"] == "event handled")
+    assert (handled["event_id"], handled["member_id"], handled["result"]) == (
+        "evt_1",
+        "m7",
+        "processed",
+    )
+    assert structlog.contextvars.get_contextvars() == {}

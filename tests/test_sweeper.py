@@ -1,0 +1,108 @@
+"""The sweeper (I1): stale pending events are enqueued again, once per sweep, by one sweeper."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from reactor import tables
+from reactor.db import make_engine
+from reactor.envelope import validate_envelope
+from reactor.inbox import accept
+from reactor.runtime import Runtime
+from reactor.sweeper import sweep
+from tests.conftest import make_settings
+from tests.support import interaction, wait_for
+
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=DATABASES)
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def store(engine: sa.Engine, event_id: str, at: datetime) -> None:
+    document = interaction(event_id)
+    envelope, data = validate_envelope(document, None)
+    accept(engine, envelope, data, document, at)
+
+
+def test_only_events_pending_past_the_timeout_are_enqueued(engine: sa.Engine) -> None:
+    """Old pending events are swept; recent ones and processed ones are left alone."""
+    store(engine, "old", T0)
+    store(engine, "recent", T0 + timedelta(seconds=50))
+    store(engine, "done", T0)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(tables.events).where(tables.events.c.id == "done").values(status="processed")
+        )
+    sent: list[str] = []
+    now = T0 + timedelta(seconds=60)
+    assert sweep(engine, sent.append, timedelta(seconds=30), now=now) == 1
+    assert sent == ["old"]
+    # The sweep restarted the old event's clock: the next sweep leaves it alone.
+    assert sweep(engine, sent.append, timedelta(seconds=30), now=now + timedelta(seconds=1)) == 0
+
+
+def test_racing_sweepers_enqueue_each_stale_event_once(engine: sa.Engine) -> None:
+    """One sweeper per worker process: the compare-and-set on enqueued_at picks one of them."""
+    for i in range(30):
+        store(engine, f"evt_{i}", T0)
+    sent: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def enqueue(event_id: str) -> None:
+        with lock:
+            sent.append(event_id)
+
+    def run() -> None:
+        barrier.wait()
+        sweep(engine, enqueue, timedelta(seconds=30), now=T0 + timedelta(minutes=5))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(sent) == sorted(f"evt_{i}" for i in range(30))
+
+
+def test_a_restarted_embedded_reactor_processes_what_a_crash_left_pending(
+    sqlite_url: str, rules_dir: Path
+) -> None:
+    """Events accepted by a process that died before processing them are picked up on restart."""
+    settings = make_settings(
+        database_url=sqlite_url,
+        rules_path=rules_dir,
+        sweep_after_seconds=0.5,
+        sweep_interval_seconds=0.2,
+    )
+    engine = make_engine(sqlite_url)
+    for i in range(5):
+        store(engine, f"evt_{i}", datetime.now(UTC))  # stored, never enqueued: the "crash"
+    runtime = Runtime(settings)
+    runtime.start_embedded_worker()
+    try:
+
+        def processed() -> bool:
+            with engine.connect() as conn:
+                statuses = conn.execute(sa.select(tables.events.c.status)).scalars().all()
+            return set(statuses) == {"processed"}
+
+        wait_for(processed, timeout=20, what="the sweeper to bring the events back")
+    finally:
+        runtime.stop()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.ledger)).scalar() == 5
+    engine.dispose()
