@@ -59,10 +59,16 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         return error(422, "invalid_request", "the request's parameters are invalid", details)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Our bug, not the client's: logged with its traceback, answered in the error format.
+        log.error("unhandled error", path=request.url.path, exc_info=exc)
+        return error(500, "internal_error", "an unexpected error occurred; it has been logged")
+
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if not is_unavailable(exc):
-            raise exc
+            return await _unexpected(request, exc)
         log.warning("database unavailable", error=str(exc.orig))
         response = error(503, "unavailable", "the database is unavailable; retry later")
         response.headers["Retry-After"] = "5"
@@ -82,7 +88,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             metrics.WEBHOOKS.labels(str(exc.status)).inc()
             return JSONResponse(exc.body(), exc.status)
         except DBAPIError as exc:
-            metrics.WEBHOOKS.labels("503").inc()
+            metrics.WEBHOOKS.labels("503" if is_unavailable(exc) else "500").inc()
             return await _database_error(request, exc)
         status = 202 if receipt.is_new else 200
         metrics.WEBHOOKS.labels(str(status)).inc()

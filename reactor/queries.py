@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from reactor import tables
 from reactor.db import reader
@@ -49,10 +49,7 @@ def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
 def member_view(engine: Engine, member_id: str) -> dict[str, Any] | None:
     """``GET /members/{id}``: the balance (achievements and benefits arrive with rewards)."""
     with reader(engine).connect() as conn:
-        found = conn.execute(
-            select(tables.members.c.id).where(tables.members.c.id == member_id)
-        ).one_or_none()
-        if found is None:
+        if not _member_exists(conn, member_id):
             return None
         points = balance(conn, member_id)
     return {"id": member_id, "points": points, "achievements": [], "benefits": []}
@@ -67,10 +64,7 @@ def ledger_page(
     if after is not None:
         query = query.where(ledger.c.id > after)
     with reader(engine).connect() as conn:
-        exists = conn.execute(
-            select(tables.members.c.id).where(tables.members.c.id == member_id)
-        ).one_or_none()
-        if exists is None:
+        if not _member_exists(conn, member_id):
             return None
         rows = conn.execute(query.order_by(ledger.c.id).limit(limit + 1)).all()
     page = rows[:limit]
@@ -89,3 +83,8 @@ def ledger_page(
         ],
         "next": str(page[-1].id) if len(rows) > limit else None,
     }
+
+
+def _member_exists(conn: Connection, member_id: str) -> bool:
+    query = select(tables.members.c.id).where(tables.members.c.id == member_id)
+    return conn.execute(query).one_or_none() is not None

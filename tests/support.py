@@ -8,11 +8,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
+
+from reactor.envelope import validate_envelope
+from reactor.inbox import accept
 
 
 def interaction(
@@ -34,6 +39,13 @@ def interaction(
         body["id"] = interaction_id
     body.update(data)
     return {"id": event_id, "type": "interaction.created", "data": body}
+
+
+def store(engine: sa.Engine, event_id: str, member: str = "m1", at: datetime | None = None) -> None:
+    """Accept an interaction straight into the inbox, as the receiver would, without enqueueing."""
+    document = interaction(event_id, member)
+    envelope, data = validate_envelope(document, None)
+    accept(engine, envelope, data, document, at or datetime.now(UTC))
 
 
 def encode(document: Any) -> bytes:

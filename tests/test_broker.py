@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,10 @@ from dramatiq.brokers.stub import StubBroker
 
 from reactor import tables
 from reactor.broker import make_broker
-from reactor.envelope import validate_envelope
 from reactor.errors import ConfigError
-from reactor.inbox import accept
 from reactor.runtime import Runtime
 from tests.conftest import make_settings
-from tests.support import interaction, wait_for
+from tests.support import store, wait_for
 
 
 def test_no_broker_url_means_the_in_process_broker() -> None:
@@ -42,9 +39,7 @@ def test_events_flow_through_rabbitmq(amqp_url: str, sqlite_url: str, rules_dir:
         sweep_after_seconds=2,
     )
     runtime = Runtime(settings)
-    document = interaction("evt_1")
-    envelope, data = validate_envelope(document, None)
-    accept(runtime.engine, envelope, data, document, datetime.now(UTC))
+    store(runtime.engine, "evt_1")
     runtime.start_embedded_worker()
     try:
         runtime.enqueue("evt_1")

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from reactor.cli import main
-from tests.support import encode, interaction, wait_for
+from tests.support import encode, interaction, store, wait_for
 
 ROOT = Path(__file__).parent.parent
 
@@ -112,18 +112,12 @@ def test_explain_prints_the_decision_record(
     tmp_path: Path, sqlite_url: str, rules_dir: Path, as_json: bool
 ) -> None:
     """`reactor explain` shows each decision with its outcome and values."""
-    from reactor.envelope import validate_envelope
-    from reactor.inbox import accept
     from reactor.processor import process_event
     from reactor.runtime import Runtime
     from tests.conftest import make_settings
 
     runtime = Runtime(make_settings(database_url=sqlite_url, rules_path=rules_dir))
-    document = interaction("evt_1")
-    envelope, data = validate_envelope(document, None)
-    from datetime import UTC, datetime
-
-    accept(runtime.engine, envelope, data, document, datetime.now(UTC))
+    store(runtime.engine, "evt_1")
     process_event(runtime.engine, runtime.rules, "evt_1")
     runtime.engine.dispose()
     args = ["explain", "evt_1", *(["--json"] if as_json else [])]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,13 +13,11 @@ import sqlalchemy as sa
 
 from reactor import tables
 from reactor.app import create_app
-from reactor.envelope import validate_envelope
-from reactor.inbox import accept
 from reactor.processor import process_event
 from reactor.runtime import Runtime
 from reactor.signatures import signed_headers
 from tests.conftest import make_settings
-from tests.support import encode, interaction, post, serve_app, wait_for
+from tests.support import encode, interaction, post, serve_app, store, wait_for
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -45,11 +42,6 @@ def ledger_rows(runtime: Runtime) -> list[tuple[str, int]]:
             (r.event_id, r.points)
             for r in conn.execute(sa.select(tables.ledger.c.event_id, tables.ledger.c.points))
         ]
-
-
-def store(runtime: Runtime, event_id: str, member: str = "m1") -> None:
-    envelope, data = validate_envelope(interaction(event_id, member), None)
-    accept(runtime.engine, envelope, data, interaction(event_id, member), datetime.now(UTC))
 
 
 def race(count: int, work: object) -> list[object]:
@@ -92,7 +84,7 @@ def test_fifty_concurrent_deliveries_of_one_signed_event_make_one_ledger_entry(
 
 def test_racing_workers_on_one_pending_event_award_once(runtime: Runtime) -> None:
     """Concurrent processing of the same pending event: one processes it, the rest do nothing."""
-    store(runtime, "evt_1")
+    store(runtime.engine, "evt_1")
     results = race(16, lambda: process_event(runtime.engine, runtime.rules, "evt_1").result)
     assert results.count("processed") == 1
     assert set(results) <= {"processed", "already_processed"}
@@ -103,7 +95,7 @@ def test_one_members_events_processed_concurrently_all_count(runtime: Runtime) -
     """Events of one member racing on many threads are serialised; the balance is exact."""
     ids = [f"evt_{i}" for i in range(40)]
     for event_id in ids:
-        store(runtime, event_id)
+        store(runtime.engine, event_id)
     pending = iter(ids)
     lock = threading.Lock()
 
@@ -121,7 +113,7 @@ def test_one_members_events_processed_concurrently_all_count(runtime: Runtime) -
 
 def test_the_ledger_refuses_updates_and_deletes(runtime: Runtime) -> None:
     """I8: the database itself refuses to change or remove a ledger row."""
-    store(runtime, "evt_1")
+    store(runtime.engine, "evt_1")
     process_event(runtime.engine, runtime.rules, "evt_1")
     for statement in (sa.update(tables.ledger).values(points=1000), sa.delete(tables.ledger)):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), runtime.engine.begin() as conn:

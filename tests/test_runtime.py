@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,10 @@ from structlog.testing import capture_logs
 
 from reactor import tables
 from reactor.db import reader
-from reactor.envelope import validate_envelope
-from reactor.inbox import accept
 from reactor.runtime import Runtime
 from reactor.sweeper import requeue_all
 from tests.conftest import make_settings
-from tests.support import interaction, wait_for
+from tests.support import store, wait_for
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -40,12 +37,6 @@ def runtime(request: pytest.FixtureRequest, rules_dir: Path) -> Iterator[Runtime
     runtime.stop()
 
 
-def store(runtime: Runtime, event_id: str, member: str = "m1") -> None:
-    document = interaction(event_id, member)
-    envelope, data = validate_envelope(document, None)
-    accept(runtime.engine, envelope, data, document, datetime.now(UTC))
-
-
 def status(runtime: Runtime, event_id: str) -> tuple[str, str | None]:
     with reader(runtime.engine).connect() as conn:
         row = conn.execute(
@@ -58,7 +49,7 @@ def status(runtime: Runtime, event_id: str) -> tuple[str, str | None]:
 
 def test_a_member_locked_elsewhere_is_retried_until_the_lock_is_free(runtime: Runtime) -> None:
     """A lock timeout is transient: the actor retries with backoff and then processes once."""
-    store(runtime, "evt_1")
+    store(runtime.engine, "evt_1")
     holder = runtime.engine.connect()
     transaction = holder.begin()  # BEGIN IMMEDIATE on SQLite takes the writer lock
     holder.execute(
@@ -85,7 +76,7 @@ def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
     runtime: Runtime,
 ) -> None:
     """A permanent error parks the event as failed, not retried forever; requeue brings it back."""
-    store(runtime, "evt_bad")
+    store(runtime.engine, "evt_bad")
     with runtime.engine.begin() as conn:
         # Only corruption outside Reactor can do this; the receiver stores canonical JSON.
         conn.execute(
@@ -106,7 +97,7 @@ def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
 
 def test_log_lines_while_processing_carry_the_event_and_member_ids(runtime: Runtime) -> None:
     """structlog contextvars bind event_id and member_id for the duration of one event only."""
-    store(runtime, "evt_1", member="m7")
+    store(runtime.engine, "evt_1", member="m7")
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         runtime.enqueue("evt_1")
         wait_for(lambda: any(e["event"] == "event handled" for e in logs), timeout=20, what="a log")

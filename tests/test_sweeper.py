@@ -12,12 +12,10 @@ import sqlalchemy as sa
 
 from reactor import tables
 from reactor.db import make_engine
-from reactor.envelope import validate_envelope
-from reactor.inbox import accept
 from reactor.runtime import Runtime
 from reactor.sweeper import sweep
 from tests.conftest import make_settings
-from tests.support import interaction, wait_for
+from tests.support import store, wait_for
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -31,17 +29,11 @@ def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def store(engine: sa.Engine, event_id: str, at: datetime) -> None:
-    document = interaction(event_id)
-    envelope, data = validate_envelope(document, None)
-    accept(engine, envelope, data, document, at)
-
-
 def test_only_events_pending_past_the_timeout_are_enqueued(engine: sa.Engine) -> None:
     """Old pending events are swept; recent ones and processed ones are left alone."""
-    store(engine, "old", T0)
-    store(engine, "recent", T0 + timedelta(seconds=50))
-    store(engine, "done", T0)
+    store(engine, "old", at=T0)
+    store(engine, "recent", at=T0 + timedelta(seconds=50))
+    store(engine, "done", at=T0)
     with engine.begin() as conn:
         conn.execute(
             sa.update(tables.events).where(tables.events.c.id == "done").values(status="processed")
@@ -57,7 +49,7 @@ def test_only_events_pending_past_the_timeout_are_enqueued(engine: sa.Engine) ->
 def test_racing_sweepers_enqueue_each_stale_event_once(engine: sa.Engine) -> None:
     """One sweeper per worker process: the compare-and-set on enqueued_at picks one of them."""
     for i in range(30):
-        store(engine, f"evt_{i}", T0)
+        store(engine, f"evt_{i}", at=T0)
     sent: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(4)
@@ -90,7 +82,7 @@ def test_a_restarted_embedded_reactor_processes_what_a_crash_left_pending(
     )
     engine = make_engine(sqlite_url)
     for i in range(5):
-        store(engine, f"evt_{i}", datetime.now(UTC))  # stored, never enqueued: the "crash"
+        store(engine, f"evt_{i}", at=datetime.now(UTC))  # stored, never enqueued: the "crash"
     runtime = Runtime(settings)
     runtime.start_embedded_worker()
     try:

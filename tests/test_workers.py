@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -18,11 +17,10 @@ import sqlalchemy as sa
 
 from reactor import tables
 from reactor.app import create_app
-from reactor.envelope import validate_envelope
-from reactor.inbox import accept
 from reactor.runtime import Runtime
 from tests.conftest import make_settings
 from tests.support import encode, interaction, post, serve_app, wait_for
+from tests.support import store as store_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -125,12 +123,9 @@ def counts(engine: sa.Engine) -> dict[str, int]:
 
 def store(runtime: Runtime, count: int, members: int) -> list[str]:
     """Accept ``count`` events straight into the inbox (no enqueue), spread over ``members``."""
-    ids = []
-    for i in range(count):
-        document = interaction(f"evt_{i}", member=f"m{i % members}")
-        envelope, data = validate_envelope(document, None)
-        accept(runtime.engine, envelope, data, document, datetime.now(UTC))
-        ids.append(envelope.id)
+    ids = [f"evt_{i}" for i in range(count)]
+    for i, event_id in enumerate(ids):
+        store_event(runtime.engine, event_id, member=f"m{i % members}")
     return ids
 
 
