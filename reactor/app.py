@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -36,11 +39,17 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if embedded:
-            runtime.start_embedded_worker()
+            runtime.start_embedded_worker()  # its boot hook starts the rules watcher
+        else:
+            runtime.watcher.start()  # GET /rules shows what the workers run
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            # Only possible in the main thread (not when embedded in tests or another server).
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, runtime.watcher.reload)
         log.info("reactor started", **runtime.describe(), workers_in_process=embedded)
         try:
             yield
         finally:
+            runtime.watcher.stop()
             runtime.stop()
             log.info("reactor stopped")
 

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     # None means the embedded in-process broker: `reactor serve` then runs the workers too.
     broker_url: str | None = None
     rules_path: Path = Path("rules")
+    # How often serve and workers look for edited rule files; 0 turns watching off (SIGHUP
+    # still reloads `serve`; a worker reloads when Dramatiq restarts it on SIGHUP).
+    rules_reload_seconds: float = Field(default=2.0, ge=0)
     timezone: str = "UTC"
     # Comma-separated ``whsec_…`` secrets; several allow rotation. Empty: signatures not checked.
     webhook_secrets: str = ""

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from reactor.envelope import INTERACTION_FIELDS
 from reactor.expressions import HELPER_IMPLS, HELPERS, FunctionSpec, Record, freeze
+from reactor.history import HISTORY_FUNCTIONS
 
 TIME_NAMES = ("hour", "weekday", "day", "month", "year")
 
@@ -19,7 +20,8 @@ NAMES: frozenset[str] = frozenset(
 )
 
 #: The functions a rule expression may call, with their argument rules.
-FUNCTIONS: Mapping[str, FunctionSpec] = dict(HELPERS)
+FUNCTIONS: Mapping[str, FunctionSpec] = {**HELPERS, **HISTORY_FUNCTIONS}
+#: The plain helpers; history functions are bound per event (see ``reactor.history.History``).
 IMPLEMENTATIONS: Mapping[str, Callable[..., Any]] = dict(HELPER_IMPLS)
 
 

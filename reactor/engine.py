@@ -1,21 +1,50 @@
-"""The rule engine: a pure function from an event, a member and the rules to decisions (I5, I7).
+"""The rule engine: a pure function from an event, a member, the rules and their state to
+decisions (I5, I7).
 
-No I/O and no wall clock: production, ``simulate`` and ``rules test`` all call ``evaluate``.
+No I/O and no wall clock of its own: what it needs to know beyond the event (the member's
+history, how much of a limit or budget is used) it asks a ``State``, which production answers
+from the database inside the event's transaction. ``simulate`` and ``rules test`` call the same
+``evaluate``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from reactor import context
 from reactor.context import EventFacts, MemberFacts
 from reactor.errors import EvaluationError
 from reactor.expressions import Expression
+from reactor.history import History, Past
+from reactor.periods import period_bounds, period_key
 from reactor.ruleset import Rule, RuleSet
 
 Outcome = Literal["fired", "skipped", "error"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How much of a limit or budget is spent: times fired and points awarded."""
+
+    count: int
+    points: int
+
+
+class State(Protocol):
+    """What the engine may ask beyond the event, for the current member and event."""
+
+    def history(self, types: frozenset[str], since: datetime | None) -> Sequence[Past]:
+        """The member's seen events of ``types`` from ``since`` up to the current event."""
+
+    def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
+        """What ``rule_id`` gave this member for events that occurred in [start, end)."""
+
+    def budget_usage(self, rule_id: str, period: str) -> Usage:
+        """What ``rule_id`` gave everyone in budget ``period``; holds the budget until commit."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +65,20 @@ class Decision:
     reason: str | None
     awards: tuple[Award, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # The budget period this decision spends from, when the rule has a budget and fired.
+    budget_period: str | None = None
 
     def effects(self) -> list[dict[str, Any]]:
         return [{"points": a.points} for a in self.awards]
 
+    @property
+    def points(self) -> int:
+        return sum(a.points for a in self.awards)
 
-def evaluate(rules: RuleSet, event: EventFacts, member: MemberFacts) -> list[Decision]:
+
+def evaluate(
+    rules: RuleSet, event: EventFacts, member: MemberFacts, state: State
+) -> list[Decision]:
     """Decide every rule whose trigger matches ``event``, in rule-id order.
 
     A rule that fails at run time (division by zero, a bad points value) becomes an ``error``
@@ -51,49 +88,126 @@ def evaluate(rules: RuleSet, event: EventFacts, member: MemberFacts) -> list[Dec
     if not matching:
         return []
     base = context.event_names(event, member)
-    by_zone: dict[ZoneInfo, dict[str, Any]] = {}
+    current = Past(event.id, event.type, event.occurred_at, event.data)
+    scopes: dict[ZoneInfo, tuple[dict[str, Any], History]] = {}
     decisions = []
     for rule in matching:
-        names = by_zone.get(rule.timezone)
-        if names is None:
-            names = by_zone[rule.timezone] = {
-                **base,
-                **context.time_names(event.occurred_at, rule.timezone),
-            }
-        decisions.append(_decide(rule, event, names))
+        scope = scopes.get(rule.timezone)
+        if scope is None:
+            # Names and history are per time zone: periods, hours and streaks follow it.
+            names = {**base, **context.time_names(event.occurred_at, rule.timezone)}
+            history = History(current, state.history, rule.timezone)
+            scope = scopes[rule.timezone] = (names, history)
+        decisions.append(_decide(rule, event, state, *scope))
     return decisions
 
 
-def _decide(rule: Rule, event: EventFacts, names: dict[str, Any]) -> Decision:
+def _decide(
+    rule: Rule, event: EventFacts, state: State, names: dict[str, Any], history: History
+) -> Decision:
     def decision(outcome: Outcome, reason: str | None, **kw: Any) -> Decision:
-        return Decision(rule.id, rule.version, outcome, reason, **kw)
+        return Decision(rule.id, rule.version, outcome, reason, details=details, **kw)
 
-    if not rule.is_active_at(event.occurred_at):
-        return decision("skipped", "inactive", details={"occurred_at": names["occurred_at"]})
     details: dict[str, Any] = {}
+    if not rule.is_active_at(event.occurred_at):
+        details["occurred_at"] = names["occurred_at"]
+        return decision("skipped", "inactive")
+    # History is shared by the rules of one time zone (each call computed once), but each
+    # decision lists the calls its own rule made.
+    calls: dict[str, Any] = {}
+    history.calls = calls
+    functions = {**context.IMPLEMENTATIONS, **history.functions()}
     try:
         if rule.when is not None:
-            matched = rule.when.evaluate(names, context.IMPLEMENTATIONS)
+            matched = rule.when.evaluate(names, functions)
             if not isinstance(matched, bool):
                 raise EvaluationError(
                     f"'when' must be true or false, got {type(matched).__name__} {matched!r}"
                 )
             details["when"] = matched
             if not matched:
-                return decision("skipped", "condition_false", details=details)
-        awards = tuple(_award(i, p, names) for i, p in enumerate(rule.points))
+                return decision("skipped", "condition_false")
+        awards = [_award(i, p, names, functions) for i, p in enumerate(rule.points)]
     except EvaluationError as exc:
-        return decision("error", str(exc), details=details)
-    details["points"] = [a.points for a in awards]
-    return decision("fired", None, awards=awards, details=details)
-
-
-def _award(index: int, points: int | Expression, names: dict[str, Any]) -> Award:
-    value = (
-        points.evaluate(names, context.IMPLEMENTATIONS)
-        if isinstance(points, Expression)
-        else points
+        return decision("error", str(exc))
+    finally:
+        if calls:
+            details["history"] = calls
+    allowed, reason, budget_period = _apply_caps(
+        rule, event, state, sum(a.points for a in awards), details
     )
+    if reason is not None:
+        return decision("skipped", reason)
+    granted = _cut(awards, allowed)
+    details["points"] = [a.points for a in granted]
+    return decision("fired", None, awards=tuple(granted), budget_period=budget_period)
+
+
+def _award(
+    index: int,
+    points: int | Expression,
+    names: dict[str, Any],
+    functions: dict[str, Callable[..., Any]],
+) -> Award:
+    value = points.evaluate(names, functions) if isinstance(points, Expression) else points
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise EvaluationError(f"points must be a positive whole number, got {value!r}")
     return Award(index, value)
+
+
+def _apply_caps(
+    rule: Rule, event: EventFacts, state: State, total: int, details: dict[str, Any]
+) -> tuple[int, str | None, str | None]:
+    """Points still allowed, a skip reason if none, and the budget period spent from."""
+    allowed = total
+    if rule.limit is not None:
+        start, end = period_bounds(event.occurred_at, rule.limit.per, rule.timezone)
+        used = state.member_usage(rule.id, start, end)
+        details["limit"] = _cap_state(
+            rule.limit, used, period_key(event.occurred_at, rule.limit.per, rule.timezone)
+        )
+        allowed, exhausted = _within(rule.limit, used, allowed)
+        if exhausted:
+            return 0, "limit_reached", None
+    budget_period = None
+    if rule.budget is not None:
+        budget_period = period_key(event.occurred_at, rule.budget.per, rule.timezone)
+        used = state.budget_usage(rule.id, budget_period)
+        details["budget"] = _cap_state(rule.budget, used, budget_period)
+        allowed, exhausted = _within(rule.budget, used, allowed)
+        if exhausted:
+            return 0, "budget_exhausted", None
+    if allowed < total:
+        details["cut_from"] = total
+    return allowed, None, budget_period
+
+
+def _within(cap: Any, used: Usage, allowed: int) -> tuple[int, bool]:
+    if cap.count is not None and used.count >= cap.count:
+        return 0, True
+    if cap.points is not None:
+        remaining = cap.points - used.points
+        if remaining <= 0:
+            return 0, True
+        allowed = min(allowed, remaining)
+    return allowed, False
+
+
+def _cap_state(cap: Any, used: Usage, period: str) -> dict[str, Any]:
+    state: dict[str, Any] = {"period": period}
+    if cap.count is not None:
+        state["count"] = {"used": used.count, "of": cap.count}
+    if cap.points is not None:
+        state["points"] = {"used": used.points, "of": cap.points}
+    return state
+
+
+def _cut(awards: list[Award], allowed: int) -> list[Award]:
+    """Trim awards, in effect order, to ``allowed`` points in total."""
+    granted = []
+    for award in awards:
+        points = min(award.points, allowed)
+        if points > 0:
+            granted.append(Award(award.effect_index, points))
+        allowed -= points
+    return granted

@@ -15,7 +15,7 @@ from typing import Any
 
 from simpleeval import SimpleEval
 
-from reactor.errors import EvaluationError, TransientError
+from reactor.errors import EvaluationError, PermanentError, TransientError
 from reactor.expression_gate import (
     MAX_DEPTH,
     MAX_INT_CONSTANT,
@@ -94,13 +94,19 @@ class Expression:
     functions_used: frozenset[str]
     _tree: ast.expr = field(repr=False, compare=False)
 
+    @property
+    def tree(self) -> ast.expr:
+        """The checked syntax tree, for load-time checks of particular calls."""
+        return self._tree
+
     def evaluate(
         self, names: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
     ) -> Any:
         """Evaluate against frozen ``names`` (see ``freeze``) and pure ``functions``.
 
-        Raises EvaluationError on any failure, except TransientError from a function, which
-        passes through so the worker retries instead of recording a rule error.
+        Raises EvaluationError on any failure, except TransientError and PermanentError from a
+        function (a history query), which pass through: the worker retries or parks the event
+        instead of recording the rule's error.
         """
         evaluator = _borrow_evaluator()
         evaluator.names = names
@@ -108,7 +114,7 @@ class Expression:
         evaluator.work, evaluator.weights = 0, {}
         try:
             return evaluator.eval(self.source, previously_parsed=self._tree)
-        except (EvaluationError, TransientError):
+        except (EvaluationError, TransientError, PermanentError):
             raise
         except ZeroDivisionError:
             raise EvaluationError("division by zero") from None

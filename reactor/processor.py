@@ -17,6 +17,7 @@ from reactor.db import is_unavailable
 from reactor.engine import Decision, evaluate
 from reactor.errors import PermanentError, TransientError
 from reactor.ruleset import RuleSet
+from reactor.state import DatabaseState
 
 log = structlog.get_logger(__name__)
 
@@ -69,9 +70,12 @@ def _process(conn: Connection, rules: RuleSet, event_id: str) -> Processed:
         return Processed(f"already_{row.status}")  # type: ignore[arg-type]
     event = _facts(row)
     member = MemberFacts(id=row.member_id, points=balance(conn, row.member_id), achievements={})
-    decisions = evaluate(rules, event, member)
+    decisions = evaluate(rules, event, member, DatabaseState(conn, event))
     now = datetime.now(UTC)
     _write(conn, event, decisions, now)
+    _spend_budgets(conn, decisions)
+    if event.type == "interaction.deleted" and row.interaction_id is not None:
+        _mark_deleted(conn, row.member_id, row.interaction_id, now)
     conn.execute(
         update(events)
         .where(events.c.id == event_id)
@@ -151,6 +155,33 @@ def _write(conn: Connection, event: EventFacts, decisions: list[Decision], now: 
     ]
     if entries:
         conn.execute(insert(tables.ledger), entries)
+
+
+def _spend_budgets(conn: Connection, decisions: list[Decision]) -> None:
+    # The rows were locked by DatabaseState.budget_usage when the engine read them.
+    budgets = tables.budgets
+    for d in decisions:
+        if d.outcome == "fired" and d.budget_period is not None:
+            conn.execute(
+                update(budgets)
+                .where(budgets.c.rule_id == d.rule_id, budgets.c.period == d.budget_period)
+                .values(count=budgets.c.count + 1, points=budgets.c.points + d.points)
+            )
+
+
+def _mark_deleted(conn: Connection, member_id: str, interaction_id: str, now: datetime) -> None:
+    """History functions stop counting a deleted interaction from now on."""
+    events = tables.events
+    conn.execute(
+        update(events)
+        .where(
+            events.c.member_id == member_id,
+            events.c.interaction_id == interaction_id,
+            events.c.type != "interaction.deleted",
+            events.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=now)
+    )
 
 
 def mark_failed(engine: Engine, event_id: str, reason: str) -> None:

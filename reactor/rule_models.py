@@ -15,8 +15,6 @@ EventTypeName = Annotated[
 #: Keys of the spec that this version of Reactor does not act on yet. Accepting them silently
 #: would let a team believe a limit or budget protects them when it does not.
 NOT_YET_SUPPORTED = {
-    "limit": "per-member limits",
-    "budget": "budgets",
     "achievement": "achievement effects",
     "benefit": "benefit effects",
     "achievements": "achievements",
@@ -68,6 +66,20 @@ class Active(Strict):
         return self
 
 
+class Cap(Strict):
+    """A ``limit`` (per member) or ``budget`` (all members): a count and/or points per period."""
+
+    count: Annotated[StrictInt, Field(gt=0)] | None = None
+    points: Annotated[StrictInt, Field(gt=0)] | None = None
+    per: Literal["day", "week", "month", "year", "lifetime"] = "lifetime"
+
+    @model_validator(mode="after")
+    def _caps_something(self) -> Cap:
+        if self.count is None and self.points is None:
+            raise ValueError("give a count, points, or both")
+        return self
+
+
 class RuleSpec(Strict):
     """One rule as written in YAML."""
 
@@ -76,6 +88,8 @@ class RuleSpec(Strict):
     on: EventTypeName | Annotated[list[EventTypeName], Field(min_length=1)]
     when: Annotated[str, StringConstraints(min_length=1)] | None = None
     then: Annotated[list[PointsEffect], Field(min_length=1)]
+    limit: Cap | None = None
+    budget: Cap | None = None
     enabled: bool = True
     active: Active | None = None
     timezone: str | None = None

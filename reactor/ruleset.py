@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 from collections.abc import Iterable, Mapping
@@ -15,9 +16,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from reactor import context
+from reactor.envelope import INTERACTION_FIELDS
 from reactor.errors import ExpressionError, Problem, RuleError
 from reactor.expressions import Expression, compile_expression
-from reactor.rule_models import RuleFile, RuleSpec
+from reactor.history import HISTORY_FUNCTIONS, check_call
+from reactor.rule_models import Cap, RuleFile, RuleSpec
 from reactor.strictjson import canonical_json
 from reactor.yamlstrict import KEY, load_yaml
 
@@ -34,6 +37,8 @@ class Rule:
     on: tuple[str, ...]
     when: Expression | None
     points: tuple[int | Expression, ...]
+    limit: Cap | None
+    budget: Cap | None
     enabled: bool
     active_from: datetime | None
     active_until: datetime | None
@@ -167,12 +172,30 @@ def _compile_rule(
     default_timezone: str,
     problems: list[Problem],
 ) -> Rule | None:
+    # Filters of interaction rules must name interaction fields; other types' data is free-form.
+    fields = (
+        INTERACTION_FIELDS if all(t.startswith("interaction.") for t in spec.event_types) else None
+    )
+
     def compile_at(source: str, where: Path_) -> Expression | None:
         try:
-            return compile_expression(source, names=context.NAMES, functions=context.FUNCTIONS)
+            expression = compile_expression(
+                source, names=context.NAMES, functions=context.FUNCTIONS
+            )
         except ExpressionError as exc:
             problems.append(locate.at(where, exc.message, (exc.line, exc.col)))
             return None
+        found = [
+            error
+            for node in ast.walk(expression.tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in HISTORY_FUNCTIONS
+            for error in check_call(node, fields)
+        ]
+        for error in found:
+            problems.append(locate.at(where, error.message, (error.line, error.col)))
+        return None if found else expression
 
     when = compile_at(spec.when, (*path, "when")) if spec.when is not None else None
     points: list[int | Expression] = []
@@ -201,6 +224,8 @@ def _compile_rule(
         on=spec.event_types,
         when=when,
         points=tuple(points),
+        limit=spec.limit,
+        budget=spec.budget,
         enabled=spec.enabled,
         active_from=active.from_ if active else None,
         active_until=active.until if active else None,
@@ -225,7 +250,7 @@ def _is_type_tag(part: str) -> bool:
 
 
 _KNOWN_KEYS = {
-    "rule": [*RuleSpec.model_fields, "limit", "budget"],
+    "rule": list(RuleSpec.model_fields),
     "file": ["rules", "achievements", "benefits"],
 }
 

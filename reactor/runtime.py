@@ -15,6 +15,7 @@ from reactor.config import Settings
 from reactor.db import make_engine
 from reactor.errors import PermanentError, TransientError
 from reactor.processor import mark_failed, process_event
+from reactor.reload import RulesWatcher
 from reactor.ruleset import RuleSet, load_rules
 from reactor.sweeper import Sweeper
 
@@ -48,7 +49,14 @@ class Runtime:
             timedelta(seconds=settings.sweep_after_seconds),
             settings.sweep_interval_seconds,
         )
-        self.broker.add_middleware(Hooks(self.sweeper.start, self.sweeper.stop))
+        self.watcher = RulesWatcher(
+            settings.rules_path,
+            settings.timezone,
+            lambda: self.rules,
+            self._swap_rules,
+            settings.rules_reload_seconds,
+        )
+        self.broker.add_middleware(Hooks(self._on_worker_boot, self._on_worker_shutdown))
         self.process_actor = dramatiq.actor(
             broker=self.broker,
             actor_name="process_event",
@@ -60,6 +68,18 @@ class Runtime:
         )(self.handle)
         self._worker: dramatiq.Worker | None = None
 
+    def _swap_rules(self, rules: RuleSet) -> None:
+        # One attribute assignment: an event being handled keeps the set it started with.
+        self.rules = rules
+
+    def _on_worker_boot(self) -> None:
+        self.sweeper.start()
+        self.watcher.start()
+
+    def _on_worker_shutdown(self) -> None:
+        self.sweeper.stop()
+        self.watcher.stop()
+
     def enqueue(self, event_id: str) -> None:
         """Ring the doorbell for a stored event."""
         self.process_actor.send(event_id)
@@ -68,10 +88,13 @@ class Runtime:
         """The ``process_event`` actor: thin, it calls the processor and records failures."""
         # Every log line while this event is processed carries its id (and, from the processor,
         # its member's). Leaving the block restores the thread's context.
-        with structlog.contextvars.bound_contextvars(event_id=event_id):
+        rules = self.rules  # the whole event sees one rule set, even if a reload lands meanwhile
+        with structlog.contextvars.bound_contextvars(
+            event_id=event_id, rules_version=rules.version
+        ):
             try:
                 with metrics.PROCESSING.time():
-                    done = process_event(self.engine, self.rules, event_id)
+                    done = process_event(self.engine, rules, event_id)
             except TransientError as exc:
                 metrics.EVENTS.labels("retried").inc()
                 log.warning("event will be retried", error=str(exc))

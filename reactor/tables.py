@@ -91,8 +91,11 @@ events = Table(
     Column("enqueued_at", UTCDateTime(), nullable=False),
     Column("processed_at", UTCDateTime()),
     Column("rules_version", String(64)),
+    # Set when an interaction.deleted arrives: history functions no longer count the event.
+    Column("deleted_at", UTCDateTime()),
     Index("ix_events_status_enqueued_at", "status", "enqueued_at"),
-    Index("ix_events_member_id_occurred_at", "member_id", "occurred_at"),
+    Index("ix_events_member_id_type_occurred_at", "member_id", "type", "occurred_at"),
+    Index("ix_events_interaction_id", "interaction_id"),
 )
 
 decisions = Table(
@@ -126,4 +129,16 @@ ledger = Table(
     # The database, not the broker, makes a redelivered event unable to award twice (I2).
     UniqueConstraint("event_id", "rule_id", "effect_index", "kind"),
     Index("ix_ledger_member_id_id", "member_id", "id"),
+    Index("ix_ledger_member_id_rule_id", "member_id", "rule_id"),
+)
+
+# What each budgeted rule has spent per budget period, across all members. The row is locked
+# while an event spends from it, so concurrent workers can never overspend.
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("rule_id", String(255), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
 )

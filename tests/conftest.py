@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from reactor import migrations
 from reactor.config import Settings
 from reactor.db import normalise_url
+from reactor.runtime import Runtime
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -95,6 +96,40 @@ def queue_namespace(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def worker_env(
+    postgres_url: str, redis_url: str, queue_namespace: str, rules_dir: Path
+) -> dict[str, str]:
+    """The environment a `reactor worker` of this test runs with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
+    env.update(
+        REACTOR_DATABASE_URL=postgres_url,
+        REACTOR_BROKER_URL=redis_url,
+        REACTOR_QUEUE_NAMESPACE=queue_namespace,
+        REACTOR_RULES_PATH=str(rules_dir),
+        REACTOR_HEARTBEAT_TIMEOUT_MS="2000",
+        REACTOR_SWEEP_AFTER_SECONDS="3",
+        REACTOR_SWEEP_INTERVAL_SECONDS="0.5",
+        REACTOR_LOG_FORMAT="json",
+        REACTOR_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@pytest.fixture
+def redis_runtime(worker_env: dict[str, str], rules_dir: Path) -> Iterator[Runtime]:
+    """The web side: stores events and enqueues them on Redis; runs no workers itself."""
+    settings = make_settings(
+        database_url=worker_env["REACTOR_DATABASE_URL"],
+        broker_url=worker_env["REACTOR_BROKER_URL"],
+        queue_namespace=worker_env["REACTOR_QUEUE_NAMESPACE"],
+        rules_path=rules_dir,
+    )
+    runtime = Runtime(settings)
+    yield runtime
+    runtime.engine.dispose()
 
 
 class _IsolatedSettings(Settings):

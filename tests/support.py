@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,9 +45,17 @@ def interaction(
     return {"id": event_id, "type": "interaction.created", "data": body}
 
 
-def store(engine: sa.Engine, event_id: str, member: str = "m1", at: datetime | None = None) -> None:
-    """Accept an interaction straight into the inbox, as the receiver would, without enqueueing."""
-    document = interaction(event_id, member)
+def store(
+    engine: sa.Engine,
+    event_id: str,
+    member: str = "m1",
+    at: datetime | None = None,
+    occurred: datetime | None = None,
+) -> None:
+    """Accept an interaction into the inbox as the receiver would (received ``at``, happened
+    ``occurred``), without enqueueing it."""
+    extra = {"interacted_at": occurred.isoformat()} if occurred else {}
+    document = interaction(event_id, member, **extra)
     envelope, data = validate_envelope(document, None)
     accept(engine, envelope, data, document, at or datetime.now(UTC))
 
@@ -92,3 +104,36 @@ def post(client: httpx.Client, base: str, body: bytes, **headers: str) -> httpx.
         content=body,
         headers={"content-type": "application/json", **headers},
     )
+
+
+class Workers:
+    """`reactor worker` as a process group, stopped (or killed) at the end of the test."""
+
+    def __init__(self, env: dict[str, str], processes: int, threads: int = 4) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reactor",
+                "worker",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # the main process forwards it to its children
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()

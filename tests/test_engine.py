@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 
 from reactor.context import EventFacts, MemberFacts
-from reactor.engine import evaluate
+from reactor.engine import Decision, Usage, evaluate
+from reactor.history import Past
 from reactor.ruleset import RuleSet, load_rules
 
 MOMENT = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)  # 00:30 on the 23rd in Melbourne (UTC+11)
@@ -41,6 +43,27 @@ def event(**data: Any) -> EventFacts:
 
 
 MEMBER = MemberFacts(id="m1", points=120, achievements={})
+
+
+class NoHistory:
+    """A State for a member with no past and untouched limits: only the current event."""
+
+    def __init__(self, current: EventFacts) -> None:
+        self.current = Past(current.id, current.type, current.occurred_at, current.data)
+
+    def history(self, types: frozenset[str], since: datetime | None) -> Sequence[Past]:
+        return [self.current] if self.current.type in types else []
+
+    def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
+        return Usage(0, 0)
+
+    def budget_usage(self, rule_id: str, period: str) -> Usage:
+        return Usage(0, 0)
+
+
+def decide(rules: RuleSet, facts: EventFacts) -> list[Decision]:
+    return evaluate(rules, facts, MEMBER, NoHistory(facts))
+
 
 OUTCOMES = [
     ("true-condition", rule('action == "feedback"'), {}, ("fired", None, [1])),
@@ -101,7 +124,7 @@ def test_a_rule_decides_an_event(
     tmp_path: Path, body: str, data: dict[str, Any], expected: tuple[str, str | None, list[int]]
 ) -> None:
     """Each rule gives one decision with its outcome, reason and awarded points."""
-    [decision] = evaluate(ruleset(tmp_path, body), event(**data), MEMBER)
+    [decision] = decide(ruleset(tmp_path, body), event(**data))
     outcome, reason, points = expected
     assert decision.outcome == outcome
     if reason is not None or outcome != "error":
@@ -114,7 +137,7 @@ def test_a_rule_decides_an_event(
 def test_rules_for_other_types_give_no_decision(tmp_path: Path) -> None:
     """A rule on another event type is not consulted at all."""
     rules = ruleset(tmp_path, "  - id: r\n    on: swim.completed\n    then: [{points: 1}]\n")
-    assert evaluate(rules, event(), MEMBER) == []
+    assert decide(rules, event()) == []
 
 
 def test_one_failing_rule_leaves_the_others_deciding(tmp_path: Path) -> None:
@@ -123,7 +146,7 @@ def test_one_failing_rule_leaves_the_others_deciding(tmp_path: Path) -> None:
         "  - id: a-broken\n    on: interaction.created\n    then: [{points: '1 // 0'}]\n"
         "  - id: b-fine\n    on: interaction.created\n    then: [{points: 2}, {points: 3}]\n"
     )
-    decisions = evaluate(ruleset(tmp_path, body), event(), MEMBER)
+    decisions = decide(ruleset(tmp_path, body), event())
     assert [(d.rule_id, d.outcome) for d in decisions] == [
         ("a-broken", "error"),
         ("b-fine", "fired"),
@@ -134,12 +157,12 @@ def test_one_failing_rule_leaves_the_others_deciding(tmp_path: Path) -> None:
 def test_the_same_inputs_give_the_same_decisions(tmp_path: Path) -> None:
     """I5: evaluation is deterministic."""
     rules = ruleset(tmp_path, rule('action == "feedback"', '"signal + 4"'))
-    assert evaluate(rules, event(), MEMBER) == evaluate(rules, event(), MEMBER)
+    assert decide(rules, event()) == decide(rules, event())
 
 
 def test_expressions_cannot_change_the_event(tmp_path: Path) -> None:
     """The data handed to expressions is frozen; the stored event is untouched after evaluation."""
     facts = event(meta={"stars": 5}, tags=["a"])
     before = repr(facts.data)
-    evaluate(ruleset(tmp_path, rule('meta.stars == 5 and "a" in tags')), facts, MEMBER)
+    decide(ruleset(tmp_path, rule('meta.stars == 5 and "a" in tags')), facts)
     assert repr(facts.data) == before

@@ -81,8 +81,8 @@ AUTHORING_MISTAKES = [
     ("zero-points", "    then: [{points: 0}]\n", "4:21: points must be a positive whole number"),
     ("bool-points", "    then: [{points: yes}]\n", "4:"),
     (
-        "unsupported-limit",
-        "    then: [{points: 1}]\n    limit: {count: 1, per: month}\n",
+        "unsupported-benefit",
+        "    then: [{points: 1}, {benefit: coffee}]\n",
         "not supported",
     ),
     (

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,78 +12,15 @@ import sqlalchemy as sa
 from reactor import tables
 from reactor.app import create_app
 from reactor.runtime import Runtime
-from tests.conftest import make_settings
-from tests.support import encode, interaction, post, serve_app, wait_for
+from tests.support import Workers, encode, interaction, post, serve_app, wait_for
 from tests.support import store as store_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture
-def worker_env(
-    postgres_url: str, redis_url: str, queue_namespace: str, rules_dir: Path
-) -> dict[str, str]:
-    """The environment a `reactor worker` of this test runs with."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
-    env.update(
-        REACTOR_DATABASE_URL=postgres_url,
-        REACTOR_BROKER_URL=redis_url,
-        REACTOR_QUEUE_NAMESPACE=queue_namespace,
-        REACTOR_RULES_PATH=str(rules_dir),
-        REACTOR_HEARTBEAT_TIMEOUT_MS="2000",
-        REACTOR_SWEEP_AFTER_SECONDS="3",
-        REACTOR_SWEEP_INTERVAL_SECONDS="0.5",
-        REACTOR_LOG_FORMAT="json",
-        REACTOR_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-@pytest.fixture
-def runtime(worker_env: dict[str, str], rules_dir: Path) -> Iterator[Runtime]:
-    """The web side: stores events and enqueues them on Redis; runs no workers itself."""
-    settings = make_settings(
-        database_url=worker_env["REACTOR_DATABASE_URL"],
-        broker_url=worker_env["REACTOR_BROKER_URL"],
-        queue_namespace=worker_env["REACTOR_QUEUE_NAMESPACE"],
-        rules_path=rules_dir,
-    )
-    runtime = Runtime(settings)
-    yield runtime
-    runtime.engine.dispose()
-
-
-class Workers:
-    """`reactor worker` as a process group, stopped (or killed) at the end of the test."""
-
-    def __init__(self, env: dict[str, str], processes: int, threads: int = 4) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reactor",
-                "worker",
-                "--processes",
-                str(processes),
-                "--threads",
-                str(threads),
-            ],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # the main process forwards it to its children
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+def runtime(redis_runtime: Runtime) -> Runtime:
+    return redis_runtime
 
 
 def counts(engine: sa.Engine) -> dict[str, int]:

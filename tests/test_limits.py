@@ -1,0 +1,243 @@
+"""Limits, budgets and history in the event's transaction (I2, I3, I4, I7), on both databases."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from reactor import tables
+from reactor.envelope import validate_envelope
+from reactor.inbox import accept
+from reactor.processor import process_event
+from reactor.queries import event_view
+from reactor.ruleset import RuleSet, load_rules
+from tests.support import interaction
+
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+NOON = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture(params=DATABASES)
+def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    from reactor.db import make_engine
+
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def rules(tmp_path: Path, text: str) -> RuleSet:
+    path = tmp_path / "limit-rules.yaml"
+    path.write_text(text)
+    return load_rules(path)
+
+
+class Feed:
+    """Stores and processes events for members, like the receiver and a worker would."""
+
+    def __init__(self, engine: sa.Engine, ruleset: RuleSet) -> None:
+        self.engine = engine
+        self.rules = ruleset
+        self.count = 0
+
+    def store(self, member: str = "m1", at: datetime = NOON, **data: Any) -> str:
+        self.count += 1
+        event_id = f"evt_{self.count}"
+        document = interaction(event_id, member, interacted_at=at.isoformat(), **data)
+        envelope, ref = validate_envelope(document, None)
+        accept(self.engine, envelope, ref, document, datetime.now(UTC))
+        return event_id
+
+    def send(self, member: str = "m1", at: datetime = NOON, **data: Any) -> dict[str, Any]:
+        """Store and process one event; its decision record."""
+        event_id = self.store(member, at, **data)
+        process_event(self.engine, self.rules, event_id)
+        view = event_view(self.engine, event_id)
+        assert view is not None
+        return view
+
+    def points(self, member: str = "m1") -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(tables.ledger.c.points), 0)).where(
+                        tables.ledger.c.member_id == member
+                    )
+                ).scalar_one()
+            )
+
+
+def decision(view: dict[str, Any], rule_id: str = "r") -> tuple[str, str | None, list[Any]]:
+    found = next(d for d in view["decisions"] if d["rule_id"] == rule_id)
+    return found["outcome"], found["reason"], [e["points"] for e in found["effects"]]
+
+
+def test_a_count_limit_per_day_resets_the_next_local_day(engine: sa.Engine, tmp_path: Path) -> None:
+    """limit {count: 2, per: day} in Melbourne: the third review that day is limit_reached."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n    timezone: Australia/Melbourne\n"
+            "    limit: {count: 2, per: day}\n    then: [{points: 10}]\n",
+        ),
+    )
+    melbourne_evening = datetime(2026, 11, 16, 12, 59, 59, tzinfo=UTC)  # 23:59:59 local
+    assert decision(feed.send(at=melbourne_evening - timedelta(hours=1))) == ("fired", None, [10])
+    assert decision(feed.send(at=melbourne_evening)) == ("fired", None, [10])
+    view = feed.send(at=melbourne_evening)
+    assert decision(view) == ("skipped", "limit_reached", [])
+    assert view["decisions"][0]["values"]["limit"] == {
+        "period": "2026-11-16",
+        "count": {"used": 2, "of": 2},
+    }
+    # One second later it is 00:00:00 on the 17th in Melbourne: a new day, a new allowance.
+    assert decision(feed.send(at=melbourne_evening + timedelta(seconds=1))) == ("fired", None, [10])
+    assert feed.points() == 30
+
+
+def test_a_points_limit_cuts_the_last_award_to_what_remains(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """limit {points: 25, per: month}: 10, 10, then 5 (cut), then limit_reached."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            "    limit: {points: 25, per: month}\n    then: [{points: 10}]\n",
+        ),
+    )
+    outcomes = [decision(feed.send(at=NOON + timedelta(days=i))) for i in range(4)]
+    assert outcomes == [
+        ("fired", None, [10]),
+        ("fired", None, [10]),
+        ("fired", None, [5]),
+        ("skipped", "limit_reached", []),
+    ]
+    assert feed.points() == 25
+
+
+def test_a_budget_is_shared_by_all_members(engine: sa.Engine, tmp_path: Path) -> None:
+    """budget {points: 25}: members draw from one pot; the rest are budget_exhausted."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            "    budget: {points: 25}\n    then: [{points: 10}]\n",
+        ),
+    )
+    results = [decision(feed.send(member=f"m{i}")) for i in range(4)]
+    assert results[:3] == [("fired", None, [10]), ("fired", None, [10]), ("fired", None, [5])]
+    assert results[3] == ("skipped", "budget_exhausted", [])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(tables.budgets.c.points)).scalar_one() == 25
+
+
+def test_history_functions_decide_and_are_recorded(engine: sa.Engine, tmp_path: Path) -> None:
+    """ "First product review this month": count() over stored events, shown in the decision."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            '    when: count(period="month", action="feedback") == 1\n'
+            "    then: [{points: 50}]\n",
+        ),
+    )
+    first = feed.send(at=NOON)
+    assert decision(first) == ("fired", None, [50])
+    assert first["decisions"][0]["values"]["history"] == {
+        "count(period='month', action='feedback')": 1
+    }
+    assert decision(feed.send(at=NOON + timedelta(days=1))) == ("skipped", "condition_false", [])
+    assert decision(feed.send(at=NOON + timedelta(days=1), action="view")) == (
+        "skipped",
+        "condition_false",
+        [],
+    )
+    december = NOON.replace(month=12, day=3)
+    assert decision(feed.send(at=december)) == ("fired", None, [50])
+
+
+def test_late_events_count_by_their_own_time_and_can_complete_a_streak(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A late event sees only events up to its own time; a 3-day streak completed late fires."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            '    when: streak(unit="day") == 3\n    then: [{points: 30}]\n',
+        ),
+    )
+    day = timedelta(days=1)
+    assert decision(feed.send(at=NOON))[0] == "skipped"  # day 1: streak 1
+    assert decision(feed.send(at=NOON + day))[0] == "skipped"  # day 2: streak 2
+    assert decision(feed.send(at=NOON + 4 * day))[0] == "skipped"  # day 5: streak 1
+    late = feed.send(at=NOON + 2 * day)  # day 3 arrives last: 1, 2, 3 in a row
+    assert decision(late) == ("fired", None, [30])
+    assert late["decisions"][0]["values"]["history"] == {"streak(unit='day')": 3}
+
+
+def test_deleted_interactions_no_longer_count(engine: sa.Engine, tmp_path: Path) -> None:
+    """After interaction.deleted, history functions skip the deleted interaction."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            "    when: count() == 2\n    then: [{points: 1}]\n",
+        ),
+    )
+    feed.send(at=NOON, id="int_1")
+    deletion = {
+        "id": "del_1",
+        "type": "interaction.deleted",
+        "data": {**interaction("x", "m1")["data"], "id": "int_1"},
+    }
+    envelope, ref = validate_envelope(deletion, None)
+    accept(engine, envelope, ref, deletion, datetime.now(UTC))
+    process_event(engine, feed.rules, "del_1")
+    assert decision(feed.send(at=NOON + timedelta(hours=1), id="int_2"))[0] == "skipped"
+    assert decision(feed.send(at=NOON + timedelta(hours=2), id="int_3"))[0] == "fired"
+
+
+@pytest.mark.postgres
+def test_a_budget_holds_under_racing_threads(postgres_url: str, tmp_path: Path) -> None:
+    """40 members racing on 8 threads for a 100-point budget: exactly 100 awarded."""
+    from reactor.db import make_engine
+
+    engine = make_engine(postgres_url)
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            "    budget: {points: 100}\n    then: [{points: 7}]\n",
+        ),
+    )
+    ids = [feed.store(member=f"m{i}") for i in range(40)]
+    barrier = threading.Barrier(8)
+
+    def work(chunk: list[str]) -> None:
+        barrier.wait()
+        for event_id in chunk:
+            process_event(engine, feed.rules, event_id)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, [ids[i::8] for i in range(8)]))
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.sum(tables.ledger.c.points))).scalar_one()
+    engine.dispose()
+    assert total == 100
