@@ -148,6 +148,7 @@ def explain(event_id: str, as_json: bool) -> None:
     """Print an event's decision record."""
     from reactor import queries
     from reactor.db import make_engine
+    from reactor.explain import render
 
     settings = _settings()
     view = queries.event_view(make_engine(settings.database_url), event_id)
@@ -156,19 +157,4 @@ def explain(event_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
-    click.echo(
-        f"event {view['id']} ({view['type']}) for member {view['member_id']}: {view['status']}"
-    )
-    click.echo(f"  occurred {view['occurred_at']}, received {view['received_at']}")
-    if view["error"]:
-        click.echo(f"  error: {view['error']}")
-    if not view["decisions"]:
-        click.echo("  no rule was triggered by this event")
-    for d in view["decisions"]:
-        reason = f" ({d['reason']})" if d["reason"] else ""
-        effects = ", ".join(f"+{e['points']} points" for e in d["effects"])
-        click.echo(
-            f"  {d['rule_id']}@{d['rule_version']}: {d['outcome']}{reason} {effects}".rstrip()
-        )
-        for name, value in d["values"].items():
-            click.echo(f"      {name} = {value!r}")
+    click.echo(render(view))

@@ -7,14 +7,13 @@ naming it and its 1-based line and column in the expression's text. Nothing here
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import re
 import warnings
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-from reactor.errors import ExpressionError
+from reactor.errors import ExpressionError, did_you_mean
 
 MAX_SOURCE_LENGTH = 1000
 """The longest expression text, in characters."""
@@ -233,7 +232,7 @@ class _Gate:
             return
         if node.id in self.functions:
             raise self.refuse(f"'{node.id}' is a function; call it like {node.id}(...)", node)
-        raise self.refuse(f"unknown name '{node.id}'" + _did_you_mean(node.id, self.names), node)
+        raise self.refuse(f"unknown name '{node.id}'" + did_you_mean(node.id, self.names), node)
 
     def check_subscript(self, node: ast.Subscript) -> None:
         index: ast.AST = node.slice
@@ -260,7 +259,7 @@ class _Gate:
             if func.id in self.names:
                 raise self.refuse(f"'{func.id}' is not a function", func)
             raise self.refuse(
-                f"unknown function '{func.id}'" + _did_you_mean(func.id, self.functions), func
+                f"unknown function '{func.id}'" + did_you_mean(func.id, self.functions), func
             )
         for arg in node.args:
             if isinstance(arg, ast.Starred):
@@ -290,7 +289,7 @@ class _Gate:
                 raise self.refuse(f"{spec.name}() takes no keyword arguments", keyword)
             if keyword.arg not in spec.keywords:
                 message = f"{spec.name}() got an unexpected keyword argument '{keyword.arg}'"
-                raise self.refuse(message + _did_you_mean(keyword.arg, spec.keywords), keyword)
+                raise self.refuse(message + did_you_mean(keyword.arg, spec.keywords), keyword)
 
 
 _TOKENS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
@@ -301,8 +300,3 @@ def _children(node: ast.AST) -> Iterator[ast.AST]:
     for child in ast.iter_child_nodes(node):
         if not isinstance(child, _TOKENS):
             yield child
-
-
-def _did_you_mean(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""

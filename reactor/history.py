@@ -9,7 +9,6 @@ calls when the rule loads, so the run-time errors here are a last line of defenc
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-from reactor.errors import EvaluationError, ExpressionError
+from reactor.errors import EvaluationError, ExpressionError, did_you_mean
 from reactor.expression_gate import FunctionSpec
 from reactor.expression_helpers import bounded, kind
 from reactor.periods import (
@@ -368,7 +367,7 @@ def check_call(node: ast.Call, fields: Collection[str] | None) -> list[Expressio
             refuse(message, node.args[0])
         elif fields is not None and (first := field.split(".")[0]) not in fields:
             refuse(
-                f"unknown field {first!r} for {name}(){_did_you_mean(first, fields)}", node.args[0]
+                f"unknown field {first!r} for {name}(){did_you_mean(first, fields)}", node.args[0]
             )
     elif node.args and name == "streak":
         arguments.insert(0, ("unit", node.args[0], node.args[0]))
@@ -396,15 +395,10 @@ def check_call(node: ast.Call, fields: Collection[str] | None) -> list[Expressio
                 if isinstance(item, ast.Constant) and not isinstance(item.value, str):
                     refuse(f"type for {name}() must be an event type, not {item.value!r}", item)
         elif key not in RESERVED and fields is not None and key not in fields:
-            refuse(f"unknown field {key!r} for {name}(){_did_you_mean(key, fields)}", at)
+            refuse(f"unknown field {key!r} for {name}(){did_you_mean(key, fields)}", at)
         seen.add(key)
     return problems
 
 
 def _source(node: ast.expr) -> str:
     return repr(node.value) if isinstance(node, ast.Constant) else ast.unparse(node)
-
-
-def _did_you_mean(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

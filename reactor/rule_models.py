@@ -108,7 +108,8 @@ class RuleSpec(Strict):
 class RuleFile(Strict):
     """A whole rule file: its top-level keys."""
 
-    rules: list[RuleSpec] = []
+    # Each rule is validated on its own (RuleSpec), so one broken rule hides no other problem.
+    rules: list[dict[str, Any]] = []
 
     @model_validator(mode="before")
     @classmethod

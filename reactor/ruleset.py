@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from reactor import context
 from reactor.envelope import INTERACTION_FIELDS
-from reactor.errors import ExpressionError, Problem, RuleError
+from reactor.errors import ExpressionError, Problem, RuleError, did_you_mean
 from reactor.expressions import Expression, compile_expression
 from reactor.history import HISTORY_FUNCTIONS, check_call
 from reactor.rule_models import Cap, RuleFile, RuleSpec
@@ -102,7 +101,8 @@ def load_rules(path: Path, default_timezone: str = "UTC") -> RuleSet:
             seen[rule.id] = f"{rule.file}"
             rules.append(rule)
     if problems:
-        raise RuleError(problems)
+        # Like a compiler: file by file, top to bottom.
+        raise RuleError(sorted(problems, key=lambda p: (p.file, p.line, p.col)))
     return RuleSet.of(rules)
 
 
@@ -147,21 +147,62 @@ def _load_file(
     try:
         spec = RuleFile.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
-            path = _clean_loc(error)
-            if error["type"] == "extra_forbidden":
-                path = (*path, KEY)  # point at the unknown key itself, not its value
-            problems.append(locate.at(path, _message(error)))
+        _report(exc, (), locate, problems)
         return []
-    raw_rules = data.get("rules") or []
     loaded: list[tuple[Rule, Any]] = []
-    for index, (rule_spec, raw) in enumerate(zip(spec.rules, raw_rules, strict=True)):
+    for index, raw in enumerate(spec.rules):
+        path: Path_ = ("rules", index)
         before = len(problems)
-        rule = _compile_rule(rule_spec, raw, ("rules", index), locate, default_timezone, problems)
+        try:
+            rule_spec = RuleSpec.model_validate(raw)
+        except ValidationError as exc:
+            # Report the expressions' problems too, so one run shows everything to fix.
+            _report(exc, path, locate, problems)
+            _check_raw_expressions(raw, path, locate, problems)
+            continue
+        rule = _compile_rule(rule_spec, raw, path, locate, default_timezone, problems)
         if rule is not None and len(problems) == before:
-            id_path: Path_ = ("rules", index, "id")
+            id_path: Path_ = (*path, "id")
             loaded.append((rule, lambda msg, p=id_path: locate.at(p, msg)))
     return loaded
+
+
+def _report(exc: ValidationError, prefix: Path_, locate: _Locator, problems: list[Problem]) -> None:
+    for error in exc.errors():
+        path = (*prefix, *_clean_loc(error))
+        message = _message(error, path)
+        if error["type"] == "extra_forbidden":
+            path = (*path, KEY)  # point at the unknown key itself, not its value
+        problems.append(locate.at(path, message))
+
+
+def _check_raw_expressions(
+    raw: Any, path: Path_, locate: _Locator, problems: list[Problem]
+) -> None:
+    """Gate-check the expression strings of a rule whose shape is wrong."""
+    if not isinstance(raw, dict):
+        return
+    sources: list[tuple[Path_, Any]] = [((*path, "when"), raw.get("when"))]
+    effects = raw.get("then")
+    if isinstance(effects, list):
+        sources += [
+            ((*path, "then", i, "points"), e.get("points"))
+            for i, e in enumerate(effects)
+            if isinstance(e, dict)
+        ]
+    on = raw.get("on")
+    types = [on] if isinstance(on, str) else on if isinstance(on, list) else []
+    fields = _filter_fields([t for t in types if isinstance(t, str)])
+    for where, source in sources:
+        if isinstance(source, str):
+            _compile(source, where, fields, locate, problems)
+
+
+def _filter_fields(event_types: Collection[str]) -> Collection[str] | None:
+    """Filters of interaction rules must name interaction fields; other data is free-form."""
+    if event_types and all(t.startswith("interaction.") for t in event_types):
+        return INTERACTION_FIELDS
+    return None
 
 
 def _compile_rule(
@@ -172,30 +213,10 @@ def _compile_rule(
     default_timezone: str,
     problems: list[Problem],
 ) -> Rule | None:
-    # Filters of interaction rules must name interaction fields; other types' data is free-form.
-    fields = (
-        INTERACTION_FIELDS if all(t.startswith("interaction.") for t in spec.event_types) else None
-    )
+    fields = _filter_fields(spec.event_types)
 
     def compile_at(source: str, where: Path_) -> Expression | None:
-        try:
-            expression = compile_expression(
-                source, names=context.NAMES, functions=context.FUNCTIONS
-            )
-        except ExpressionError as exc:
-            problems.append(locate.at(where, exc.message, (exc.line, exc.col)))
-            return None
-        found = [
-            error
-            for node in ast.walk(expression.tree)
-            if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in HISTORY_FUNCTIONS
-            for error in check_call(node, fields)
-        ]
-        for error in found:
-            problems.append(locate.at(where, error.message, (error.line, error.col)))
-        return None if found else expression
+        return _compile(source, where, fields, locate, problems)
 
     when = compile_at(spec.when, (*path, "when")) if spec.when is not None else None
     points: list[int | Expression] = []
@@ -236,6 +257,32 @@ def _compile_rule(
     )
 
 
+def _compile(
+    source: str,
+    where: Path_,
+    fields: Collection[str] | None,
+    locate: _Locator,
+    problems: list[Problem],
+) -> Expression | None:
+    """Compile one expression; its problems are added at their place in the file."""
+    try:
+        expression = compile_expression(source, names=context.NAMES, functions=context.FUNCTIONS)
+    except ExpressionError as exc:
+        problems.append(locate.at(where, exc.message, (exc.line, exc.col)))
+        return None
+    found = [
+        error
+        for node in ast.walk(expression.tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in HISTORY_FUNCTIONS
+        for error in check_call(node, fields)
+    ]
+    for error in found:
+        problems.append(locate.at(where, error.message, (error.line, error.col)))
+    return None if found else expression
+
+
 def _clean_loc(error: ErrorDetails) -> Path_:
     # Union branches add their type names ("int", "str", "list[...]") into the location.
     return tuple(p for p in error["loc"] if isinstance(p, int) or not _is_type_tag(p))
@@ -255,15 +302,12 @@ _KNOWN_KEYS = {
 }
 
 
-def _message(error: ErrorDetails) -> str:
-    loc = _clean_loc(error)
+def _message(error: ErrorDetails, loc: Path_) -> str:
     kind = error["type"]
     last = loc[-1] if loc else None
     if kind == "extra_forbidden" and isinstance(last, str):
         choices = _KNOWN_KEYS["file"] if len(loc) == 1 else _KNOWN_KEYS["rule"]
-        close = difflib.get_close_matches(last, choices, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        return f"unknown key '{last}'{hint}"
+        return f"unknown key '{last}'{did_you_mean(last, choices)}"
     if kind == "missing":
         return f"missing required key '{last}'"
     message = error["msg"].removeprefix("Value error, ")

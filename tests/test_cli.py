@@ -60,9 +60,9 @@ def test_reactor_serve_on_the_embedded_default_awards_points(tmp_path: Path) -> 
             )
             assert response.status_code == 202
             wait_for(
-                lambda: client.get(f"{base}/members/m1").json()["points"] == 10,
+                lambda: client.get(f"{base}/members/m1").json()["points"] == 60,
                 timeout=20,
-                what="the review's 10 points",
+                what="the first review's 60 points",
             )
     finally:
         server.terminate()
@@ -132,3 +132,41 @@ def test_explain_prints_the_decision_record(
         main, ["explain", "nope"], env={"REACTOR_DATABASE_URL": sqlite_url}
     )
     assert missing.exit_code == 1 and "no event 'nope'" in missing.output
+
+
+def test_explain_reads_history_and_limits_as_sentences() -> None:
+    """History calls, limits and budgets each get a line of their own."""
+    from reactor.explain import render
+
+    view = {
+        "id": "evt_1",
+        "type": "interaction.created",
+        "member_id": "m1",
+        "status": "processed",
+        "occurred_at": "2026-11-16T12:00:00+00:00",
+        "received_at": "2026-11-16T12:00:01+00:00",
+        "rules_version": "abc",
+        "error": None,
+        "decisions": [
+            {
+                "rule_id": "first-review",
+                "rule_version": "0123456789ab",
+                "outcome": "skipped",
+                "reason": "limit_reached",
+                "effects": [],
+                "values": {
+                    "when": True,
+                    "history": {"count(period='month', action='feedback')": 1},
+                    "limit": {"period": "2026-11", "count": {"used": 1, "of": 1}},
+                    "budget": {"period": "lifetime", "points": {"used": 40, "of": 1000}},
+                },
+            }
+        ],
+    }
+    assert render(view).splitlines()[3:] == [
+        "  first-review@0123456789ab: skipped (limit_reached)",
+        "      count(period='month', action='feedback') = 1",
+        "      limit 2026-11: 1 of 1 times used",
+        "      budget lifetime: 40 of 1000 points used",
+        "      when = True",
+    ]

@@ -143,3 +143,40 @@ def test_rules_health_and_metrics_are_served(app_url: str) -> None:
         assert client.get(f"{app_url}/healthz").json()["status"] == "ok"
         assert "reactor_webhooks_total" in client.get(f"{app_url}/metrics").text
         assert client.get(f"{app_url}/openapi.json").status_code == 200
+
+
+HISTORY_RULES = """
+rules:
+  - id: first-review-this-month
+    name: First product review this month
+    on: interaction.created
+    when: action == "feedback" and count(period="month", action="feedback") == 1
+    limit: {count: 1, per: month}
+    timezone: Australia/Melbourne
+    then:
+      - points: 50
+"""
+
+
+def test_history_and_limits_work_through_the_real_pipeline(sqlite_url: str, tmp_path: Path) -> None:
+    """Webhook → worker → GET /events/{id}: the decision shows the history call and the limit."""
+    rules = tmp_path / "history-rules"
+    rules.mkdir()
+    (rules / "rules.yaml").write_text(HISTORY_RULES)
+    runtime = Runtime(make_settings(database_url=sqlite_url, rules_path=rules))
+    with serve_app(create_app(runtime)) as base, httpx.Client(timeout=10) as client:
+        # 23:30 UTC on Nov 30 is already December 1st in Melbourne.
+        times = ["2026-11-10T10:00:00Z", "2026-11-20T10:00:00Z", "2026-11-30T23:30:00Z"]
+        for i, moment in enumerate(times):
+            post(client, base, encode(interaction(f"evt_{i}", interacted_at=moment)))
+            processed(client, base, f"evt_{i}")
+        first, second, third = (
+            client.get(f"{base}/events/evt_{i}").json()["decisions"][0] for i in range(3)
+        )
+        assert (first["outcome"], first["effects"]) == ("fired", [{"points": 50}])
+        assert first["values"]["history"] == {"count(period='month', action='feedback')": 1}
+        assert first["values"]["limit"] == {"period": "2026-11", "count": {"used": 0, "of": 1}}
+        assert (second["outcome"], second["reason"]) == ("skipped", "condition_false")
+        assert second["values"]["history"] == {"count(period='month', action='feedback')": 2}
+        assert (third["outcome"], third["values"]["limit"]["period"]) == ("fired", "2026-12")
+        assert client.get(f"{base}/members/m1").json()["points"] == 100

@@ -185,3 +185,51 @@ def test_the_shipped_rules_pass_rules_check() -> None:
     """Every file in rules/ loads."""
     rules = load_rules(Path(__file__).parent.parent / "rules")
     assert rules.rules
+
+
+def test_one_file_reports_shape_and_expression_problems_together_in_order(tmp_path: Path) -> None:
+    """A wrong key does not hide the expression mistakes of the same or other rules."""
+    path = write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n"
+        "  - id: a\n"
+        "    on: interaction.created\n"
+        '    when: action == "feedback" and chanel == "app"\n'
+        "    then: [{points: 10}]\n"
+        "  - id: b\n"
+        "    on: interaction.created\n"
+        '    when: count(period="month", acton="feedback") == 1\n'
+        "    then: [{points: 10}]\n"
+        "    limits: {count: 1}\n",
+    )
+    assert problems(path) == [
+        f"{path}:4:36: unknown name 'chanel' (did you mean 'channel'?)",
+        f"{path}:8:33: unknown field 'acton' for count() (did you mean 'action'?)",
+        f"{path}:10:5: unknown key 'limits' (did you mean 'limit'?)",
+    ]
+
+
+BAD_HISTORY = [
+    ("bad-period", 'count(period="fortnight") > 1', "period"),
+    ("bad-duration", 'count(within="7 days") > 1', "7 days"),
+    ("bad-unit", 'streak(unit="decade") > 1', "unit"),
+    ("field-not-constant", "sum_of(name) > 1", "field"),
+]
+
+
+@pytest.mark.parametrize(
+    ("expression", "needle"), [b[1:] for b in BAD_HISTORY], ids=[b[0] for b in BAD_HISTORY]
+)
+def test_bad_history_arguments_are_refused_at_load(
+    tmp_path: Path, expression: str, needle: str
+) -> None:
+    """Periods, durations, units and fields of history functions are checked when rules load."""
+    path = write(
+        tmp_path,
+        "r.yaml",
+        f"rules:\n  - id: r\n    on: interaction.created\n    when: '{expression}'\n"
+        "    then: [{points: 1}]\n",
+    )
+    [found] = problems(path)
+    assert found.startswith(f"{path}:4:") and needle in found

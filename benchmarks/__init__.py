@@ -1,0 +1,1 @@
+"""Benchmarks of Reactor against real PostgreSQL and Redis; see README.md here."""
