@@ -1,20 +1,26 @@
-"""What every benchmark shares: a throwaway migrated Postgres database and timing summaries."""
+"""What the benchmarks share: a throwaway migrated Postgres database, bulk-loaded history, and
+timing summaries."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import statistics
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from reactor import migrations
 from reactor.db import normalise_url
+from reactor.strictjson import canonical_json
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -54,6 +60,65 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 def libpq_url(url: str) -> str:
     """The URL without SQLAlchemy's driver suffix, for ``psycopg.connect``."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+Row = tuple[Any, ...]
+_EVENT_COLUMNS = (
+    "id, type, member_id, interaction_id, dedupe_key, body_hash, payload, status, "
+    "received_at, occurred_at, enqueued_at, processed_at, rules_version"
+)
+
+
+def processed_row(document: dict[str, Any], occurred: datetime, delay: timedelta) -> Row:
+    """The ``events`` row the worker leaves for an interaction received ``delay`` after
+    ``occurred`` and processed at once; ``document`` is its envelope, with ``data.id``."""
+    payload = canonical_json(document)
+    data = document["data"]
+    received = occurred + delay
+    return (
+        document["id"],
+        document["type"],
+        data["profile_id"],
+        data["id"],
+        f"{document['type']} {data['id']}",
+        hashlib.sha256(payload.encode()).hexdigest(),
+        payload,
+        "processed",
+        received,
+        occurred,
+        received,
+        received + timedelta(milliseconds=50),
+        "bench",
+    )
+
+
+def copy_members(conn: psycopg.Connection[Any], ids: Iterable[str], created_at: datetime) -> None:
+    with conn.cursor() as cur, cur.copy("COPY members (id, created_at) FROM STDIN") as copy:
+        for member_id in ids:
+            copy.write_row((member_id, created_at))
+
+
+def copy_events(conn: psycopg.Connection[Any], rows: Iterable[Row]) -> None:
+    """COPY rows made by ``processed_row`` into ``events``; the caller commits."""
+    with conn.cursor() as cur, cur.copy(f"COPY events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def settle(conn: psycopg.Connection[Any]) -> None:
+    """VACUUM, ANALYZE and CHECKPOINT after a bulk load.
+
+    Otherwise autovacuum and the checkpoint the load set off would run during the measurement,
+    not because of it; a table that grew over months would not have them pending either.
+    """
+    conn.commit()
+    conn.autocommit = True
+    try:
+        conn.execute("VACUUM (ANALYZE) events")
+        conn.execute("VACUUM (ANALYZE) members")
+        conn.execute("CHECKPOINT")
+    finally:
+        conn.autocommit = False
 
 
 @dataclass(frozen=True)

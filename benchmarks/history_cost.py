@@ -17,11 +17,10 @@ in a throwaway database that it drops at the end.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,22 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from benchmarks.harness import Summary, add_postgres_option, libpq_url, scratch_database
+from benchmarks.harness import (
+    Row,
+    Summary,
+    add_postgres_option,
+    copy_events,
+    copy_members,
+    libpq_url,
+    processed_row,
+    scratch_database,
+    settle,
+)
 from reactor.db import make_engine
 from reactor.envelope import validate_envelope
 from reactor.inbox import accept
 from reactor.processor import process_event
 from reactor.ruleset import RuleSet, load_rules
-from reactor.strictjson import canonical_json
 
 RULES = """\
 rules:
@@ -51,11 +59,6 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 """Where the bulk history ends and the measured events begin (event time)."""
 ACTIONS = ("feedback", "visit", "view", "product")
 CHANNELS = ("website", "app", "email", "location")
-Row = tuple[Any, ...]
-EVENT_COLUMNS = (
-    "id, type, member_id, interaction_id, dedupe_key, body_hash, payload, status, "
-    "received_at, occurred_at, enqueued_at, processed_at, rules_version"
-)
 
 
 def envelope(
@@ -78,45 +81,15 @@ def envelope(
     return {"id": event_id, "type": "interaction.created", "data": data}
 
 
-def event_row(event_id: str, member: str, occurred: datetime, rng: random.Random) -> Row:
-    """One processed row of the ``events`` table, as the worker would have left it."""
-    action, channel, product = rng.choice(ACTIONS), rng.choice(CHANNELS), rng.randrange(500)
-    document = envelope(event_id, member, occurred, action, channel, product)
-    payload = canonical_json(document)
-    received = occurred + timedelta(seconds=rng.randint(1, 120))
-    return (
-        event_id,
-        "interaction.created",
-        member,
-        document["data"]["id"],
-        f"interaction.created {document['data']['id']}",
-        hashlib.sha256(payload.encode()).hexdigest(),
-        payload,
-        "processed",
-        received,
-        occurred,
-        received,
-        received + timedelta(milliseconds=50),
-        "bench",
-    )
-
-
-def bulk_rows(start: int, stop: int, members: int, days: int, rng: random.Random) -> Iterator[Row]:
-    """Other members' events ``start`` to ``stop``, at random times in the last ``days``."""
-    span = days * 86400
-    for i in range(start, stop):
-        member = f"other-{rng.randrange(members)}"
-        occurred = NOW - timedelta(seconds=rng.uniform(1, span))
-        yield event_row(f"bulk_{i}", member, occurred, rng)
-
-
-def copy_rows(conn: psycopg.Connection[Any], table: str, columns: str, rows: Iterator[Row]) -> int:
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        written = 0
-        for row in rows:
-            copy.write_row(row)
-            written += 1
-    return written
+def past_rows(
+    ids: Iterable[str], members: Callable[[], str], days: int, rng: random.Random
+) -> Iterator[Row]:
+    """Processed events at random times in the ``days`` before NOW, of random kinds."""
+    for event_id in ids:
+        occurred = NOW - timedelta(seconds=rng.uniform(1, days * 86400))
+        action, channel, product = rng.choice(ACTIONS), rng.choice(CHANNELS), rng.randrange(500)
+        document = envelope(event_id, members(), occurred, action, channel, product)
+        yield processed_row(document, occurred, timedelta(seconds=rng.randint(1, 120)))
 
 
 def load(
@@ -124,31 +97,23 @@ def load(
 ) -> float:
     """Add other members' events ``start``..``stop`` and the measured member's history; seconds."""
     began = time.perf_counter()
+    joined = NOW - timedelta(days=365)
     with psycopg.connect(libpq_url(url)) as conn:
         if start == 0:
-            members = ((f"other-{m}", NOW - timedelta(days=365)) for m in range(args.members))
-            copy_rows(conn, "members", "id, created_at", members)
-        copy_rows(conn, "members", "id, created_at", iter([(measured, NOW - timedelta(days=365))]))
+            copy_members(conn, (f"other-{m}" for m in range(args.members)), joined)
+        copy_members(conn, [measured], joined)
         conn.commit()
+
+        def anyone() -> str:
+            return f"other-{rng.randrange(args.members)}"
+
         for batch in range(start, stop, args.batch):
-            rows = bulk_rows(batch, min(batch + args.batch, stop), args.members, args.days, rng)
-            copy_rows(conn, "events", EVENT_COLUMNS, rows)
+            ids = (f"bulk_{i}" for i in range(batch, min(batch + args.batch, stop)))
+            copy_events(conn, past_rows(ids, anyone, args.days, rng))
             conn.commit()
-        span = args.days * 86400
-        own = (
-            event_row(
-                f"{measured}_past_{i}", measured, NOW - timedelta(seconds=rng.uniform(1, span)), rng
-            )
-            for i in range(args.history)
-        )
-        copy_rows(conn, "events", EVENT_COLUMNS, own)
-        conn.commit()
-        conn.autocommit = True
-        # VACUUM as well as ANALYZE, and a checkpoint: otherwise autovacuum and the checkpoint
-        # the bulk load set off would run during the measurement, not because of it.
-        conn.execute("VACUUM (ANALYZE) events")
-        conn.execute("VACUUM (ANALYZE) members")
-        conn.execute("CHECKPOINT")
+        own = (f"{measured}_past_{i}" for i in range(args.history))
+        copy_events(conn, past_rows(own, lambda: measured, args.days, rng))
+        settle(conn)
     return time.perf_counter() - began
 
 

@@ -142,3 +142,79 @@ budgets = Table(
     Column("count", BigInteger, nullable=False),
     Column("points", BigInteger, nullable=False),
 )
+
+# A benefit instance. ``source`` names what issued it (a rule's effect on an event, or an
+# achievement level), unique, so it is issued exactly once. Expiry is derived when read.
+benefits_issued = Table(
+    "benefits_issued",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("member_id", String(255), ForeignKey("members.id"), nullable=False, index=True),
+    Column("benefit_id", String(255), nullable=False),
+    Column("event_id", String(255), ForeignKey("events.id"), nullable=False, index=True),
+    Column("source", String(600), nullable=False, unique=True),
+    Column("rule_id", String(255), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
+
+# Every change to an achievement's progress: steps, and reversals of steps. Unique per effect
+# (I2); the progress row below is their running sum.
+achievement_steps = Table(
+    "achievement_steps",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("member_id", String(255), ForeignKey("members.id"), nullable=False),
+    Column("achievement_id", String(255), nullable=False),
+    Column("period", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("event_id", String(255), ForeignKey("events.id"), nullable=False),
+    Column("rule_id", String(255), nullable=False),
+    Column("effect_index", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("event_id", "rule_id", "effect_index", "kind"),
+    Index("ix_achievement_steps_member_id_achievement_id", "member_id", "achievement_id"),
+)
+
+achievement_progress = Table(
+    "achievement_progress",
+    metadata,
+    Column("member_id", String(255), ForeignKey("members.id"), primary_key=True),
+    Column("achievement_id", String(255), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("progress", BigInteger, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# A level reached, once per member, achievement, period and level: its rewards hang off this.
+achievement_levels = Table(
+    "achievement_levels",
+    metadata,
+    Column("member_id", String(255), ForeignKey("members.id"), primary_key=True),
+    Column("achievement_id", String(255), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("event_id", String(255), ForeignKey("events.id"), nullable=False),
+    Column("reached_at", UTCDateTime(), nullable=False),
+)
+
+# Outbound notifications, written in the effect's transaction and delivered afterwards.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("member_id", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)
