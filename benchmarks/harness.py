@@ -114,8 +114,7 @@ def settle(conn: psycopg.Connection[Any]) -> None:
     conn.commit()
     conn.autocommit = True
     try:
-        conn.execute("VACUUM (ANALYZE) events")
-        conn.execute("VACUUM (ANALYZE) members")
+        conn.execute("VACUUM (ANALYZE)")
         conn.execute("CHECKPOINT")
     finally:
         conn.autocommit = False

@@ -7,6 +7,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -112,7 +113,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     @app.get("/members/{member_id}")
     def get_member(member_id: str) -> JSONResponse:
-        view = queries.member_view(runtime.engine, member_id)
+        view = queries.member_view(runtime.engine, member_id, runtime.rules, datetime.now(UTC))
         if view is None:
             return error(404, "not_found", f"no member {member_id!r}")
         return JSONResponse(view)
@@ -135,6 +136,13 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
         rules = runtime.rules
         return {
             "version": rules.version,
+            "achievements": [
+                {"id": a.id, "name": a.name, "version": a.version, "per": a.per}
+                for a in rules.achievements.values()
+            ],
+            "benefits": [
+                {"id": b.id, "name": b.name, "version": b.version} for b in rules.benefits.values()
+            ],
             "rules": [
                 {
                     "id": r.id,

@@ -69,6 +69,8 @@ def worker(processes: int | None, threads: int | None) -> None:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    from reactor.runtime import NOTIFICATIONS, QUEUE
+
     settings = _settings()
     if settings.embedded_broker:
         raise click.ClickException(
@@ -84,7 +86,8 @@ def worker(processes: int | None, threads: int | None) -> None:
             "--threads",
             str(threads or settings.worker_threads),
             "--queues",
-            "events",
+            QUEUE,
+            NOTIFICATIONS,
         ]
     )
     sys.exit(dramatiq_main(args))  # type: ignore[no-untyped-call]

@@ -21,7 +21,7 @@ from reactor.errors import EvaluationError
 from reactor.expressions import Expression
 from reactor.history import History, Past
 from reactor.periods import period_bounds, period_key
-from reactor.ruleset import Rule, RuleSet
+from reactor.rules import GivePoints, IssueBenefit, Progress, Rule, RuleSet
 
 Outcome = Literal["fired", "skipped", "error"]
 
@@ -56,6 +56,23 @@ class Award:
 
 
 @dataclass(frozen=True)
+class Step:
+    """Progress a fired rule makes on an achievement."""
+
+    effect_index: int
+    achievement: str
+    by: int
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A benefit a fired rule issues."""
+
+    effect_index: int
+    benefit: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """What one rule did with one event, and the values that decided it."""
 
@@ -64,12 +81,20 @@ class Decision:
     outcome: Outcome
     reason: str | None
     awards: tuple[Award, ...] = ()
+    steps: tuple[Step, ...] = ()
+    issues: tuple[Issue, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     # The budget period this decision spends from, when the rule has a budget and fired.
     budget_period: str | None = None
 
     def effects(self) -> list[dict[str, Any]]:
-        return [{"points": a.points} for a in self.awards]
+        """Every effect, in the rule's order."""
+        listed: list[tuple[int, dict[str, Any]]] = [
+            (a.effect_index, {"points": a.points}) for a in self.awards
+        ]
+        listed += [(s.effect_index, {"achievement": s.achievement, "by": s.by}) for s in self.steps]
+        listed += [(i.effect_index, {"benefit": i.benefit}) for i in self.issues]
+        return [effect for _, effect in sorted(listed, key=lambda pair: pair[0])]
 
     @property
     def points(self) -> int:
@@ -127,7 +152,7 @@ def _decide(
             details["when"] = matched
             if not matched:
                 return decision("skipped", "condition_false")
-        awards = [_award(i, p, names, functions) for i, p in enumerate(rule.points)]
+        awards, steps, issues = _effects(rule, names, functions)
     except EvaluationError as exc:
         return decision("error", str(exc))
     finally:
@@ -139,20 +164,43 @@ def _decide(
     if reason is not None:
         return decision("skipped", reason)
     granted = _cut(awards, allowed)
-    details["points"] = [a.points for a in granted]
-    return decision("fired", None, awards=tuple(granted), budget_period=budget_period)
+    if awards:
+        details["points"] = [a.points for a in granted]
+    return decision(
+        "fired",
+        None,
+        awards=tuple(granted),
+        steps=steps,
+        issues=issues,
+        budget_period=budget_period,
+    )
 
 
-def _award(
-    index: int,
-    points: int | Expression,
-    names: dict[str, Any],
-    functions: dict[str, Callable[..., Any]],
-) -> Award:
-    value = points.evaluate(names, functions) if isinstance(points, Expression) else points
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise EvaluationError(f"points must be a positive whole number, got {value!r}")
-    return Award(index, value)
+def _effects(
+    rule: Rule, names: dict[str, Any], functions: dict[str, Callable[..., Any]]
+) -> tuple[list[Award], tuple[Step, ...], tuple[Issue, ...]]:
+    def amount(value: int | Expression, what: str, minimum: int) -> int:
+        if isinstance(value, Expression):
+            value = value.evaluate(names, functions)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            kind = "positive" if minimum > 0 else "non-negative"
+            raise EvaluationError(f"{what} must be a {kind} whole number, got {value!r}")
+        return value
+
+    awards: list[Award] = []
+    steps: list[Step] = []
+    issues: list[Issue] = []
+    for index, effect in enumerate(rule.effects):
+        if isinstance(effect, GivePoints):
+            awards.append(Award(index, amount(effect.value, "points", 1)))
+        elif isinstance(effect, Progress):
+            # Progress by 0 (say, a distance of nothing) is no step at all, not an error.
+            by = amount(effect.by, f"progress of '{effect.achievement}'", 0)
+            if by:
+                steps.append(Step(index, effect.achievement, by))
+        elif isinstance(effect, IssueBenefit):
+            issues.append(Issue(index, effect.benefit))
+    return awards, tuple(steps), tuple(issues)
 
 
 def _apply_caps(

@@ -16,6 +16,9 @@ from reactor.context import EventFacts, MemberFacts
 from reactor.db import is_unavailable
 from reactor.engine import Decision, evaluate
 from reactor.errors import PermanentError, TransientError
+from reactor.periods import period_key
+from reactor.reversals import is_tombstoned, reverse
+from reactor.rewards import Effects
 from reactor.ruleset import RuleSet
 from reactor.state import DatabaseState
 
@@ -31,9 +34,13 @@ class Processed:
     result: Result
     member_id: str | None = None
     decisions: tuple[Decision, ...] = ()
+    #: Outbox notifications the event's effects wrote, to deliver now that it is committed.
+    notifications: tuple[str, ...] = ()
 
 
-def process_event(engine: Engine, rules: RuleSet, event_id: str) -> Processed:
+def process_event(
+    engine: Engine, rules: RuleSet, event_id: str, *, notify: bool = False
+) -> Processed:
     """Apply the rules to one stored event, exactly once, in one transaction.
 
     A redelivered, retried or concurrently delivered event finds the event no longer pending
@@ -43,7 +50,7 @@ def process_event(engine: Engine, rules: RuleSet, event_id: str) -> Processed:
     try:
         # _process binds the member id once it knows it; leaving this block unbinds it.
         with structlog.contextvars.bound_contextvars(member_id=None), engine.begin() as conn:
-            return _process(conn, rules, event_id)
+            return _process(conn, rules, event_id, notify)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
         raise TransientError(f"concurrent write: {exc.orig}") from exc
@@ -53,7 +60,7 @@ def process_event(engine: Engine, rules: RuleSet, event_id: str) -> Processed:
         raise
 
 
-def _process(conn: Connection, rules: RuleSet, event_id: str) -> Processed:
+def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> Processed:
     events = tables.events
     head = conn.execute(
         select(events.c.member_id, events.c.status).where(events.c.id == event_id)
@@ -69,19 +76,56 @@ def _process(conn: Connection, rules: RuleSet, event_id: str) -> Processed:
     if row.status != "pending":
         return Processed(f"already_{row.status}")  # type: ignore[arg-type]
     event = _facts(row)
-    member = MemberFacts(id=row.member_id, points=balance(conn, row.member_id), achievements={})
-    decisions = evaluate(rules, event, member, DatabaseState(conn, event))
     now = datetime.now(UTC)
-    _write(conn, event, decisions, now)
-    _spend_budgets(conn, decisions)
-    if event.type == "interaction.deleted" and row.interaction_id is not None:
-        _mark_deleted(conn, row.member_id, row.interaction_id, now)
+    effects = Effects(conn, rules, event, now, notify)
+    interaction = row.interaction_id
+    if (
+        interaction is not None
+        and event.type != "interaction.deleted"
+        and (row.deleted_at is not None or is_tombstoned(conn, row.member_id, interaction))
+    ):
+        # Deleted before it was processed (or before it arrived): it earns nothing.
+        decisions = [
+            Decision(rule.id, rule.version, "skipped", "deleted")
+            for rule in rules.for_event(event.type)
+        ]
+        conn.execute(update(events).where(events.c.id == event_id).values(deleted_at=now))
+    else:
+        member = MemberFacts(
+            id=row.member_id,
+            points=balance(conn, row.member_id),
+            achievements=_achievements(conn, rules, event),
+        )
+        decisions = evaluate(rules, event, member, DatabaseState(conn, event))
+        effects.apply(decisions)
+        if event.type == "interaction.deleted" and interaction is not None:
+            decisions.append(reverse(effects, interaction))
+    _write_decisions(conn, event, decisions)
     conn.execute(
         update(events)
         .where(events.c.id == event_id)
         .values(status="processed", processed_at=now, rules_version=rules.version, error=None)
     )
-    return Processed("processed", row.member_id, tuple(decisions))
+    return Processed("processed", row.member_id, tuple(decisions), tuple(effects.notifications))
+
+
+def _achievements(conn: Connection, rules: RuleSet, event: EventFacts) -> dict[str, int]:
+    """``member.achievements``: progress in the period containing the event (default zone)."""
+    if not rules.achievements:
+        return {}
+    progress = tables.achievement_progress
+    rows = conn.execute(
+        select(progress.c.achievement_id, progress.c.period, progress.c.progress).where(
+            progress.c.member_id == event.member_id
+        )
+    ).all()
+    current = {
+        a.id: period_key(event.occurred_at, a.period, rules.timezone)
+        for a in rules.achievements.values()
+    }
+    return {
+        r.achievement_id: int(r.progress) for r in rows if current.get(r.achievement_id) == r.period
+    }
 
 
 def _lock_member(conn: Connection, member_id: str) -> None:
@@ -120,7 +164,7 @@ def balance(conn: Connection, member_id: str) -> int:
     return int(total)
 
 
-def _write(conn: Connection, event: EventFacts, decisions: list[Decision], now: datetime) -> None:
+def _write_decisions(conn: Connection, event: EventFacts, decisions: list[Decision]) -> None:
     if not decisions:
         return
     conn.execute(
@@ -138,49 +182,6 @@ def _write(conn: Connection, event: EventFacts, decisions: list[Decision], now: 
             }
             for position, d in enumerate(decisions)
         ],
-    )
-    entries = [
-        {
-            "member_id": event.member_id,
-            "points": award.points,
-            "kind": "award",
-            "rule_id": d.rule_id,
-            "rule_version": d.rule_version,
-            "event_id": event.id,
-            "effect_index": award.effect_index,
-            "created_at": now,
-        }
-        for d in decisions
-        for award in d.awards
-    ]
-    if entries:
-        conn.execute(insert(tables.ledger), entries)
-
-
-def _spend_budgets(conn: Connection, decisions: list[Decision]) -> None:
-    # The rows were locked by DatabaseState.budget_usage when the engine read them.
-    budgets = tables.budgets
-    for d in decisions:
-        if d.outcome == "fired" and d.budget_period is not None:
-            conn.execute(
-                update(budgets)
-                .where(budgets.c.rule_id == d.rule_id, budgets.c.period == d.budget_period)
-                .values(count=budgets.c.count + 1, points=budgets.c.points + d.points)
-            )
-
-
-def _mark_deleted(conn: Connection, member_id: str, interaction_id: str, now: datetime) -> None:
-    """History functions stop counting a deleted interaction from now on."""
-    events = tables.events
-    conn.execute(
-        update(events)
-        .where(
-            events.c.member_id == member_id,
-            events.c.interaction_id == interaction_id,
-            events.c.type != "interaction.deleted",
-            events.c.deleted_at.is_(None),
-        )
-        .values(deleted_at=now)
     )
 
 

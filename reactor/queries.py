@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from reactor import tables
 from reactor.db import reader
+from reactor.periods import period_key
 from reactor.processor import balance
+from reactor.rules import Achievement, RuleSet
 
 
 def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
@@ -46,13 +50,78 @@ def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
     }
 
 
-def member_view(engine: Engine, member_id: str) -> dict[str, Any] | None:
-    """``GET /members/{id}``: the balance (achievements and benefits arrive with rewards)."""
+def member_view(
+    engine: Engine, member_id: str, rules: RuleSet, now: datetime
+) -> dict[str, Any] | None:
+    """``GET /members/{id}``: balance, achievements in their current period, benefits."""
     with reader(engine).connect() as conn:
         if not _member_exists(conn, member_id):
             return None
         points = balance(conn, member_id)
-    return {"id": member_id, "points": points, "achievements": [], "benefits": []}
+        progress_rows = conn.execute(
+            select(tables.achievement_progress).where(
+                tables.achievement_progress.c.member_id == member_id
+            )
+        ).all()
+        benefit_rows = conn.execute(
+            select(tables.benefits_issued)
+            .where(tables.benefits_issued.c.member_id == member_id)
+            .order_by(tables.benefits_issued.c.issued_at, tables.benefits_issued.c.id)
+        ).all()
+    return {
+        "id": member_id,
+        "points": points,
+        "achievements": _achievements(progress_rows, rules, now),
+        "benefits": [_benefit(row, rules, now) for row in benefit_rows],
+    }
+
+
+def _achievements(rows: Sequence[Row[Any]], rules: RuleSet, now: datetime) -> list[dict[str, Any]]:
+    shown = []
+    for row in rows:
+        achievement = rules.achievements.get(row.achievement_id)
+        if achievement is None:
+            continue  # removed from the rules; its history stays in the database
+        # A recurring challenge shows its current period only: last month's progress is over.
+        if row.period != period_key(now, achievement.period, rules.timezone):
+            continue
+        progress = int(row.progress)
+        level = int(row.level)
+        shown.append(
+            {
+                "id": achievement.id,
+                "name": achievement.name,
+                "period": row.period,
+                "progress": progress,
+                "level": achievement.levels[level - 1].name if level else None,
+                "level_number": level,
+                "next_level_at": achievement.next_level_at(max(progress, _at(achievement, level))),
+            }
+        )
+    return sorted(shown, key=lambda a: a["id"])
+
+
+def _at(achievement: Achievement, level: int) -> int:
+    # After a reversal progress can sit below a level already reached; the next one is above it.
+    return achievement.levels[level - 1].at if level else 0
+
+
+def _benefit(row: Row[Any], rules: RuleSet, now: datetime) -> dict[str, Any]:
+    if row.revoked_at is not None:
+        status = "revoked"
+    elif row.expires_at is not None and row.expires_at <= now:
+        status = "expired"
+    else:
+        status = "active"
+    offer = rules.benefits.get(row.benefit_id)
+    return {
+        "id": row.id,
+        "benefit": row.benefit_id,
+        "name": offer.name if offer else row.benefit_id,
+        "issued_at": row.issued_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "status": status,
+    }
 
 
 def ledger_page(

@@ -7,45 +7,86 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
+from reactor.periods import DURATION_PATTERN
+
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)]
 EventTypeName = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", max_length=100)
 ]
-
-#: Keys of the spec that this version of Reactor does not act on yet. Accepting them silently
-#: would let a team believe a limit or budget protects them when it does not.
-NOT_YET_SUPPORTED = {
-    "achievement": "achievement effects",
-    "benefit": "benefit effects",
-    "achievements": "achievements",
-    "benefits": "benefits",
-}
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _refuse_unsupported(value: Any) -> Any:
-    if isinstance(value, dict):
-        for key in value:
-            if key in NOT_YET_SUPPORTED:
-                raise ValueError(
-                    f"'{key}' ({NOT_YET_SUPPORTED[key]}) is not supported by this version "
-                    "of Reactor yet"
-                )
-    return value
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class PointsEffect(Strict):
-    """``- points: 50`` or ``- points: "duration // 60"``."""
+class AchievementStep(Strict):
+    """``achievement: {id: ..., by: 3}``: progress by an int or an expression."""
 
-    points: StrictInt | str
+    id: RuleId
+    by: StrictInt | str = 1
 
-    @model_validator(mode="before")
-    @classmethod
-    def _only_points(cls, value: Any) -> Any:
-        return _refuse_unsupported(value)
+
+class Effect(Strict):
+    """One effect of ``then``: exactly one of ``points``, ``achievement`` or ``benefit``."""
+
+    points: StrictInt | str | None = None
+    achievement: RuleId | AchievementStep | None = None
+    benefit: RuleId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Effect:
+        given = [k for k in ("points", "achievement", "benefit") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("an effect is exactly one of points, achievement or benefit")
+        return self
+
+
+class LevelReward(Effect):
+    """A level's reward: points or a benefit (levels do not progress achievements)."""
+
+    @model_validator(mode="after")
+    def _no_achievement(self) -> LevelReward:
+        if self.achievement is not None:
+            raise ValueError("a level's rewards are points or benefits, not achievements")
+        if isinstance(self.points, str):
+            raise ValueError("a level's points are a whole number, not an expression")
+        return self
+
+
+class Level(Strict):
+    """``{at: 5, name: Bronze, then: [...]}``: reached when progress gets to ``at``."""
+
+    at: Annotated[StrictInt, Field(gt=0)]
+    name: Name | None = None
+    then: list[LevelReward] = []
+
+
+class AchievementSpec(Strict):
+    """A badge or a levelled achievement; ``per`` makes it a recurring challenge."""
+
+    id: RuleId
+    name: Name | None = None
+    levels: Annotated[list[Level], Field(min_length=1)] = [Level(at=1)]
+    per: Literal["day", "week", "month", "year"] | None = None
+
+    @model_validator(mode="after")
+    def _levels_in_order(self) -> AchievementSpec:
+        ats = [level.at for level in self.levels]
+        if ats != sorted(set(ats)):
+            raise ValueError("levels must be in increasing order of 'at'")
+        return self
+
+
+class BenefitSpec(Strict):
+    """A benefit in the catalog: issued by rules and levels, optionally expiring."""
+
+    id: RuleId
+    name: Name | None = None
+    expires_after: Duration | None = None
 
 
 class Active(Strict):
@@ -87,18 +128,13 @@ class RuleSpec(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     on: EventTypeName | Annotated[list[EventTypeName], Field(min_length=1)]
     when: Annotated[str, StringConstraints(min_length=1)] | None = None
-    then: Annotated[list[PointsEffect], Field(min_length=1)]
+    then: Annotated[list[Effect], Field(min_length=1)]
     limit: Cap | None = None
     budget: Cap | None = None
     enabled: bool = True
     active: Active | None = None
     timezone: str | None = None
     on_revoke: Literal["clawback", "keep"] = "clawback"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_unsupported_keys(cls, value: Any) -> Any:
-        return _refuse_unsupported(value)
 
     @property
     def event_types(self) -> tuple[str, ...]:
@@ -108,10 +144,7 @@ class RuleSpec(Strict):
 class RuleFile(Strict):
     """A whole rule file: its top-level keys."""
 
-    # Each rule is validated on its own (RuleSpec), so one broken rule hides no other problem.
+    # Each entry is validated on its own, so one broken rule hides no other problem.
     rules: list[dict[str, Any]] = []
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_unsupported_keys(cls, value: Any) -> Any:
-        return _refuse_unsupported(value)
+    achievements: list[dict[str, Any]] = []
+    benefits: list[dict[str, Any]] = []

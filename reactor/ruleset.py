@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,60 +18,37 @@ from reactor.envelope import INTERACTION_FIELDS
 from reactor.errors import ExpressionError, Problem, RuleError, did_you_mean
 from reactor.expressions import Expression, compile_expression
 from reactor.history import HISTORY_FUNCTIONS, check_call
-from reactor.rule_models import Cap, RuleFile, RuleSpec
+from reactor.periods import parse_duration
+from reactor.rule_models import AchievementSpec, BenefitSpec, RuleFile, RuleSpec
+from reactor.rules import (
+    Achievement,
+    Benefit,
+    EffectSpec,
+    GivePoints,
+    IssueBenefit,
+    Level,
+    Progress,
+    Rule,
+    RuleSet,
+)
 from reactor.strictjson import canonical_json
 from reactor.yamlstrict import KEY, load_yaml
+
+__all__ = ["RuleSet", "load_rules", "rule_files"]
 
 Path_ = tuple[str | int, ...]
 Positions = Mapping[Path_, tuple[int, int]]
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A loaded rule: its expressions compiled, its version the hash of its content (I8)."""
+@dataclass
+class _Loaded:
+    """What the files held, each item with a way to report a problem at its id."""
 
-    id: str
-    name: str
-    on: tuple[str, ...]
-    when: Expression | None
-    points: tuple[int | Expression, ...]
-    limit: Cap | None
-    budget: Cap | None
-    enabled: bool
-    active_from: datetime | None
-    active_until: datetime | None
-    timezone: ZoneInfo
-    on_revoke: str
-    version: str
-    file: str
-
-    def is_active_at(self, moment: datetime) -> bool:
-        if self.active_from is not None and moment < self.active_from:
-            return False
-        return self.active_until is None or moment < self.active_until
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """Every rule Reactor runs, indexed by event type so other types' rules cost nothing."""
-
-    rules: tuple[Rule, ...]
-    version: str
-    _by_type: dict[str, tuple[Rule, ...]] = field(repr=False, compare=False)
-
-    @classmethod
-    def of(cls, rules: Iterable[Rule]) -> RuleSet:
-        ordered = tuple(sorted(rules, key=lambda r: r.id))
-        by_type: dict[str, list[Rule]] = {}
-        for rule in ordered:
-            if rule.enabled:
-                for event_type in rule.on:
-                    by_type.setdefault(event_type, []).append(rule)
-        version = hashlib.sha256(" ".join(f"{r.id}@{r.version}" for r in ordered).encode())
-        return cls(ordered, version.hexdigest()[:16], {k: tuple(v) for k, v in by_type.items()})
-
-    def for_event(self, event_type: str) -> tuple[Rule, ...]:
-        return self._by_type.get(event_type, ())
+    rules: list[tuple[Rule, Any]] = field(default_factory=list)
+    achievements: list[tuple[Achievement, Any]] = field(default_factory=list)
+    benefits: list[tuple[Benefit, Any]] = field(default_factory=list)
+    # (kind, id, where) for every achievement or benefit an effect or level names.
+    references: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -88,22 +64,36 @@ def load_rules(path: Path, default_timezone: str = "UTC") -> RuleSet:
     if not path.exists():
         raise RuleError([Problem(str(path), 1, 1, "no such file or directory")])
     problems: list[Problem] = []
-    rules: list[Rule] = []
-    seen: dict[str, str] = {}
+    loaded = _Loaded()
     for file in rule_files(path):
-        loaded = _load_file(file, default_timezone, problems)
-        for rule, where in loaded:
-            if rule.id in seen:
-                problems.append(
-                    where(f"duplicate rule id '{rule.id}' (first defined in {seen[rule.id]})")
-                )
-                continue
-            seen[rule.id] = f"{rule.file}"
-            rules.append(rule)
+        _load_file(file, default_timezone, problems, loaded)
+    rules = _unique("rule", loaded.rules, problems)
+    achievements = _unique("achievement", loaded.achievements, problems)
+    benefits = _unique("benefit", loaded.benefits, problems)
+    known = {"achievement": {a.id for a in achievements}, "benefit": {b.id for b in benefits}}
+    for kind, name, where in loaded.references:
+        if name not in known[kind]:
+            hint = did_you_mean(name, known[kind])
+            problems.append(where(f"no {kind} '{name}' is defined{hint}"))
     if problems:
         # Like a compiler: file by file, top to bottom.
         raise RuleError(sorted(problems, key=lambda p: (p.file, p.line, p.col)))
-    return RuleSet.of(rules)
+    return RuleSet.of(rules, achievements, benefits, ZoneInfo(default_timezone))
+
+
+def _unique(kind: str, items: list[tuple[Any, Any]], problems: list[Problem]) -> list[Any]:
+    """Ids are unique across files; a second definition is a problem at its id."""
+    seen: dict[str, str] = {}
+    unique = []
+    for item, where in items:
+        if item.id in seen:
+            problems.append(
+                where(f"duplicate {kind} id '{item.id}' (first defined in {seen[item.id]})")
+            )
+            continue
+        seen[item.id] = where.file
+        unique.append(item)
+    return unique
 
 
 class _Locator:
@@ -127,44 +117,94 @@ class _Locator:
         return Problem(self.file, line, col, message)
 
 
-def _load_file(
-    file: Path, default_timezone: str, problems: list[Problem]
-) -> list[tuple[Rule, Any]]:
+class _At:
+    """Reports problems at one place of one file (an item's id, an effect's key)."""
+
+    def __init__(self, locate: _Locator, path: Path_) -> None:
+        self.file = locate.file
+        self._locate = locate
+        self._path = path
+
+    def __call__(self, message: str) -> Problem:
+        return self._locate.at(self._path, message)
+
+
+def _load_file(file: Path, default_timezone: str, problems: list[Problem], loaded: _Loaded) -> None:
     name = str(file)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(name, 1, 1, f"cannot read file: {exc}"))
-        return []
+        return
     try:
         data, positions = load_yaml(text, name)
     except RuleError as exc:
         problems.extend(exc.problems)
-        return []
+        return
     locate = _Locator(name, positions)
     if data is None:
-        return []
+        return
     try:
         spec = RuleFile.model_validate(data)
     except ValidationError as exc:
         _report(exc, (), locate, problems)
-        return []
-    loaded: list[tuple[Rule, Any]] = []
+        return
+    for index, raw in enumerate(spec.benefits):
+        path: Path_ = ("benefits", index)
+        benefit = _validated(BenefitSpec, raw, path, locate, problems)
+        if benefit is not None:
+            loaded.benefits.append((_benefit(benefit, raw), _At(locate, (*path, "id"))))
+    for index, raw in enumerate(spec.achievements):
+        path = ("achievements", index)
+        achievement = _validated(AchievementSpec, raw, path, locate, problems)
+        if achievement is not None:
+            loaded.achievements.append((_achievement(achievement, raw), _At(locate, (*path, "id"))))
+            for n, level in enumerate(achievement.levels):
+                for j, reward in enumerate(level.then):
+                    if reward.benefit is not None:
+                        where = _At(locate, (*path, "levels", n, "then", j, "benefit"))
+                        loaded.references.append(("benefit", reward.benefit, where))
     for index, raw in enumerate(spec.rules):
-        path: Path_ = ("rules", index)
+        path = ("rules", index)
         before = len(problems)
-        try:
-            rule_spec = RuleSpec.model_validate(raw)
-        except ValidationError as exc:
+        rule_spec = _validated(RuleSpec, raw, path, locate, problems)
+        if rule_spec is None:
             # Report the expressions' problems too, so one run shows everything to fix.
-            _report(exc, path, locate, problems)
             _check_raw_expressions(raw, path, locate, problems)
             continue
-        rule = _compile_rule(rule_spec, raw, path, locate, default_timezone, problems)
+        rule = _compile_rule(rule_spec, raw, path, locate, default_timezone, problems, loaded)
         if rule is not None and len(problems) == before:
-            id_path: Path_ = (*path, "id")
-            loaded.append((rule, lambda msg, p=id_path: locate.at(p, msg)))
-    return loaded
+            loaded.rules.append((rule, _At(locate, (*path, "id"))))
+
+
+def _validated(model: Any, raw: Any, path: Path_, locate: _Locator, problems: list[Problem]) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        _report(exc, path, locate, problems)
+        return None
+
+
+def _version(raw: Any) -> str:
+    return hashlib.sha256(canonical_json(raw).encode()).hexdigest()[:12]
+
+
+def _benefit(spec: BenefitSpec, raw: Any) -> Benefit:
+    expires = parse_duration(spec.expires_after) if spec.expires_after else None
+    return Benefit(spec.id, spec.name or spec.id, expires, _version(raw))
+
+
+def _achievement(spec: AchievementSpec, raw: Any) -> Achievement:
+    levels = tuple(
+        Level(
+            at=level.at,
+            name=level.name or f"Level {n}",
+            points=tuple(r.points for r in level.then if isinstance(r.points, int)),
+            benefits=tuple(r.benefit for r in level.then if r.benefit is not None),
+        )
+        for n, level in enumerate(spec.levels, start=1)
+    )
+    return Achievement(spec.id, spec.name or spec.id, levels, spec.per, _version(raw))
 
 
 def _report(exc: ValidationError, prefix: Path_, locate: _Locator, problems: list[Problem]) -> None:
@@ -185,11 +225,12 @@ def _check_raw_expressions(
     sources: list[tuple[Path_, Any]] = [((*path, "when"), raw.get("when"))]
     effects = raw.get("then")
     if isinstance(effects, list):
-        sources += [
-            ((*path, "then", i, "points"), e.get("points"))
-            for i, e in enumerate(effects)
-            if isinstance(e, dict)
-        ]
+        for i, e in enumerate(effects):
+            if isinstance(e, dict):
+                sources.append(((*path, "then", i, "points"), e.get("points")))
+                step = e.get("achievement")
+                if isinstance(step, dict):
+                    sources.append(((*path, "then", i, "achievement", "by"), step.get("by")))
     on = raw.get("on")
     types = [on] if isinstance(on, str) else on if isinstance(on, list) else []
     fields = _filter_fields([t for t in types if isinstance(t, str)])
@@ -212,31 +253,45 @@ def _compile_rule(
     locate: _Locator,
     default_timezone: str,
     problems: list[Problem],
+    loaded: _Loaded,
 ) -> Rule | None:
     fields = _filter_fields(spec.event_types)
 
     def compile_at(source: str, where: Path_) -> Expression | None:
         return _compile(source, where, fields, locate, problems)
 
+    def amount(value: int | str, where: Path_, what: str) -> int | Expression | None:
+        if isinstance(value, int):
+            if value <= 0:
+                problems.append(locate.at(where, f"{what} must be a positive whole number"))
+            return value
+        return compile_at(value, where)
+
     when = compile_at(spec.when, (*path, "when")) if spec.when is not None else None
-    points: list[int | Expression] = []
+    effects: list[EffectSpec] = []
     for index, effect in enumerate(spec.then):
-        where = (*path, "then", index, "points")
-        if isinstance(effect.points, int):
-            if effect.points <= 0:
-                problems.append(locate.at(where, "points must be a positive whole number"))
-            points.append(effect.points)
-        else:
-            compiled = compile_at(effect.points, where)
-            if compiled is not None:
-                points.append(compiled)
+        where = (*path, "then", index)
+        if effect.points is not None:
+            value = amount(effect.points, (*where, "points"), "points")
+            if value is not None:
+                effects.append(GivePoints(value))
+        elif effect.achievement is not None:
+            step = effect.achievement
+            target, by = (step, 1) if isinstance(step, str) else (step.id, step.by)
+            loaded.references.append(("achievement", target, _At(locate, (*where, "achievement"))))
+            by_value = amount(by, (*where, "achievement", "by"), "by")
+            if by_value is not None:
+                effects.append(Progress(target, by_value))
+        elif effect.benefit is not None:
+            loaded.references.append(("benefit", effect.benefit, _At(locate, (*where, "benefit"))))
+            effects.append(IssueBenefit(effect.benefit))
     zone_name = spec.timezone or default_timezone
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(locate.at((*path, "timezone"), f"unknown time zone '{zone_name}'"))
         return None
-    if len(points) != len(spec.then) or (spec.when is not None and when is None):
+    if len(effects) != len(spec.then) or (spec.when is not None and when is None):
         return None
     active = spec.active
     return Rule(
@@ -244,7 +299,7 @@ def _compile_rule(
         name=spec.name or spec.id,
         on=spec.event_types,
         when=when,
-        points=tuple(points),
+        effects=tuple(effects),
         limit=spec.limit,
         budget=spec.budget,
         enabled=spec.enabled,
@@ -252,7 +307,7 @@ def _compile_rule(
         active_until=active.until if active else None,
         timezone=zone,
         on_revoke=spec.on_revoke,
-        version=hashlib.sha256(canonical_json(raw).encode()).hexdigest()[:12],
+        version=_version(raw),
         file=locate.file,
     )
 
@@ -297,7 +352,9 @@ def _is_type_tag(part: str) -> bool:
 
 
 _KNOWN_KEYS = {
-    "rule": list(RuleSpec.model_fields),
+    "rules": list(RuleSpec.model_fields),
+    "achievements": list(AchievementSpec.model_fields),
+    "benefits": list(BenefitSpec.model_fields),
     "file": ["rules", "achievements", "benefits"],
 }
 
@@ -306,7 +363,8 @@ def _message(error: ErrorDetails, loc: Path_) -> str:
     kind = error["type"]
     last = loc[-1] if loc else None
     if kind == "extra_forbidden" and isinstance(last, str):
-        choices = _KNOWN_KEYS["file"] if len(loc) == 1 else _KNOWN_KEYS["rule"]
+        section = str(loc[0]) if len(loc) > 2 else "file"
+        choices = _KNOWN_KEYS.get(section, [])
         return f"unknown key '{last}'{did_you_mean(last, choices)}"
     if kind == "missing":
         return f"missing required key '{last}'"

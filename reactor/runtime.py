@@ -9,19 +9,21 @@ import dramatiq
 import structlog
 from sqlalchemy import Engine
 
-from reactor import metrics
+from reactor import metrics, outbox
 from reactor.broker import Hooks, make_broker
 from reactor.config import Settings
 from reactor.db import make_engine
-from reactor.errors import PermanentError, TransientError
+from reactor.errors import ConfigError, PermanentError, TransientError
+from reactor.outbox import Deliverer
 from reactor.processor import mark_failed, process_event
 from reactor.reload import RulesWatcher
 from reactor.ruleset import RuleSet, load_rules
-from reactor.sweeper import Sweeper
+from reactor.sweeper import Periodic, sweep
 
 log = structlog.get_logger(__name__)
 
 QUEUE = "events"
+NOTIFICATIONS = "notifications"
 
 
 class Runtime:
@@ -43,11 +45,11 @@ class Runtime:
             rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
         )
         self.broker = broker or make_broker(settings)
-        self.sweeper = Sweeper(
-            self.engine,
-            self.enqueue,
-            timedelta(seconds=settings.sweep_after_seconds),
+        stale = timedelta(seconds=settings.sweep_after_seconds)
+        self.sweeper = Periodic(
+            "sweeper",
             settings.sweep_interval_seconds,
+            lambda: sweep(self.engine, self.enqueue, stale),
         )
         self.watcher = RulesWatcher(
             settings.rules_path,
@@ -66,6 +68,29 @@ class Runtime:
             max_backoff=settings.max_backoff_ms,
             retry_when=self._should_retry,
         )(self.handle)
+        self.deliverer: Deliverer | None = None
+        self.outbox_sweeper: Periodic | None = None
+        if settings.notify_url:
+            if not settings.notify_secret:
+                raise ConfigError("REACTOR_NOTIFY_URL is set, so REACTOR_NOTIFY_SECRET must be too")
+            self.deliverer = Deliverer(self.engine, settings.notify_url, settings.notify_secret)
+            self.outbox_sweeper = Periodic(
+                "outbox",
+                settings.sweep_interval_seconds,
+                lambda: [self.deliver_actor.send(n) for n in outbox.due(self.engine)],
+            )
+        # Declared even without a notify URL, so `reactor worker` always has the queue.
+        self.deliver_actor = dramatiq.actor(
+            broker=self.broker,
+            actor_name="deliver_notification",
+            queue_name=NOTIFICATIONS,
+            # A few quick retries; after that the outbox sweeper keeps trying, with backoff,
+            # for as long as the receiver is down.
+            max_retries=5,
+            min_backoff=1000,
+            max_backoff=30_000,
+            retry_when=lambda retries, exc: isinstance(exc, TransientError) and retries <= 5,
+        )(self.deliver)
         self._worker: dramatiq.Worker | None = None
 
     def _swap_rules(self, rules: RuleSet) -> None:
@@ -75,10 +100,23 @@ class Runtime:
     def _on_worker_boot(self) -> None:
         self.sweeper.start()
         self.watcher.start()
+        if self.outbox_sweeper is not None:
+            self.outbox_sweeper.start()
 
     def _on_worker_shutdown(self) -> None:
         self.sweeper.stop()
         self.watcher.stop()
+        if self.outbox_sweeper is not None:
+            self.outbox_sweeper.stop()
+
+    def deliver(self, notification_id: str) -> None:
+        """The ``deliver_notification`` actor: one signed POST to REACTOR_NOTIFY_URL."""
+        if self.deliverer is None:
+            log.warning("notification left undelivered: no REACTOR_NOTIFY_URL", id=notification_id)
+            return
+        with structlog.contextvars.bound_contextvars(notification_id=notification_id):
+            result = self.deliverer.deliver(notification_id)
+            log.info("notification handled", result=result)
 
     def enqueue(self, event_id: str) -> None:
         """Ring the doorbell for a stored event."""
@@ -94,7 +132,9 @@ class Runtime:
         ):
             try:
                 with metrics.PROCESSING.time():
-                    done = process_event(self.engine, rules, event_id)
+                    done = process_event(
+                        self.engine, rules, event_id, notify=self.deliverer is not None
+                    )
             except TransientError as exc:
                 metrics.EVENTS.labels("retried").inc()
                 log.warning("event will be retried", error=str(exc))
@@ -108,6 +148,8 @@ class Runtime:
                 log.exception("event failed unexpectedly")
                 self._fail(event_id, f"{type(exc).__name__}: {exc}")
                 return
+            for notification in done.notifications:
+                self._send_quietly(notification)
             metrics.EVENTS.labels(done.result).inc()
             for decision in done.decisions:
                 metrics.DECISIONS.labels(decision.outcome).inc()
@@ -117,6 +159,13 @@ class Runtime:
                 member_id=done.member_id,
                 fired=sum(d.outcome == "fired" for d in done.decisions),
             )
+
+    def _send_quietly(self, notification: str) -> None:
+        try:
+            self.deliver_actor.send(notification)
+        except Exception:
+            # Committed in the outbox already: the outbox sweeper sends it later.
+            log.warning("could not enqueue a notification", id=notification, exc_info=True)
 
     def _fail(self, event_id: str, reason: str) -> None:
         metrics.EVENTS.labels("failed").inc()
@@ -132,7 +181,7 @@ class Runtime:
         self.broker.emit_after("process_boot")
         self._worker = dramatiq.Worker(
             self.broker,
-            queues={QUEUE},
+            queues={QUEUE, NOTIFICATIONS},
             worker_threads=self.settings.worker_threads,
             # Idle consumers wake this often; it bounds how long `serve` takes to stop.
             worker_timeout=200,
@@ -143,6 +192,8 @@ class Runtime:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        if self.deliverer is not None:
+            self.deliverer.close()
         self.broker.close()
         self.engine.dispose()
 

@@ -81,34 +81,28 @@ def requeue_all(engine: Engine, enqueue: Callable[[str], None]) -> int:
     return len(ids)
 
 
-class Sweeper:
-    """Runs ``sweep`` every ``interval`` seconds on a daemon thread until stopped."""
+class Periodic:
+    """Runs ``work`` every ``interval`` seconds on a daemon thread until stopped."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        enqueue: Callable[[str], None],
-        older_than: timedelta,
-        interval: float,
-    ) -> None:
-        self._engine = engine
-        self._enqueue = enqueue
-        self._older_than = older_than
+    def __init__(self, name: str, interval: float, work: Callable[[], object]) -> None:
+        self._name = name
         self._interval = interval
+        self._work = work
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reactor-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"reactor-{name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
-                sweep(self._engine, self._enqueue, self._older_than)
+                self._work()
             except Exception:
                 # The database or broker may be down for a while; the next pass tries again.
-                log.exception("sweep failed")
+                log.exception("periodic work failed", work=self._name)

@@ -44,7 +44,7 @@ def test_an_edited_rule_set_is_validated_then_swapped_in(tmp_path: Path) -> None
     edit(path, RULE % 2)
     assert watcher.poll() is True
     assert holder.rules.version != before
-    assert holder.rules.rules[0].points == (2,)
+    assert [e.value for e in holder.rules.rules[0].effects] == [2]  # type: ignore[union-attr]
 
 
 def test_a_broken_edit_is_logged_and_the_running_rules_stay(tmp_path: Path) -> None:

@@ -81,9 +81,9 @@ AUTHORING_MISTAKES = [
     ("zero-points", "    then: [{points: 0}]\n", "4:21: points must be a positive whole number"),
     ("bool-points", "    then: [{points: yes}]\n", "4:"),
     (
-        "unsupported-benefit",
+        "undefined-benefit",
         "    then: [{points: 1}, {benefit: coffee}]\n",
-        "not supported",
+        "4:35: no benefit 'coffee' is defined",
     ),
     (
         "bad-timezone",
