@@ -143,6 +143,7 @@ def ledger_page(
                 "id": r.id,
                 "points": r.points,
                 "kind": r.kind,
+                "reverses": r.reverses_id,
                 "rule_id": r.rule_id,
                 "rule_version": r.rule_version,
                 "event_id": r.event_id,

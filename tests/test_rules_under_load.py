@@ -112,3 +112,29 @@ def test_a_thousand_point_budget_raced_by_a_hundred_members_is_never_exceeded(
     given = awards(run(worker_env, BUDGET, members=100, per_member=2))
     assert sum(points for _, points in given) == 1000
     assert sorted(points for _, points in given)[0] == 1000 - 7 * (len(given) - 1)
+
+
+LEVELS = """
+benefits:
+  - id: voucher
+achievements:
+  - id: reviewer
+    levels:
+      - {at: 5, name: Bronze, then: [{points: 100}, {benefit: voucher}]}
+rules:
+  - id: review
+    on: interaction.created
+    then:
+      - achievement: reviewer
+"""
+
+
+def test_events_crossing_a_level_concurrently_reward_it_once(worker_env: dict[str, str]) -> None:
+    """20 reviews on 4 worker processes cross level 5 together: its reward is given once."""
+    engine = run(worker_env, LEVELS, members=1, per_member=20)
+    with engine.connect() as conn:
+        levels = conn.execute(sa.select(tables.achievement_levels)).all()
+        benefits = conn.execute(sa.select(tables.benefits_issued)).all()
+        progress = conn.execute(sa.select(tables.achievement_progress.c.progress)).scalar_one()
+    assert (len(levels), len(benefits), progress) == (1, 1, 20)
+    assert awards(engine) == [("m0", 100)]
