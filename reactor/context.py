@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from reactor.envelope import INTERACTION_FIELDS
 from reactor.expressions import HELPER_IMPLS, HELPERS, FunctionSpec, Record, freeze
 from reactor.history import HISTORY_FUNCTIONS
+from reactor.periods import period_key
 
 TIME_NAMES = ("hour", "weekday", "day", "month", "year")
 
@@ -40,14 +41,15 @@ class EventFacts:
 
 @dataclass(frozen=True)
 class MemberFacts:
-    """The member as it stood before this event."""
+    """The member as it stood before this event: balance, and achievement progress by period
+    (``{"monthly-distance": {"2026-11": 6000}}``)."""
 
     id: str
     points: int
-    achievements: Mapping[str, int]
+    achievements: Mapping[str, Mapping[str, int]]
 
 
-def event_names(event: EventFacts, member: MemberFacts) -> dict[str, Any]:
+def event_names(event: EventFacts) -> dict[str, Any]:
     """The time-zone independent names for one event, frozen so no expression can change them."""
     data = freeze(dict(event.data))
     names: dict[str, Any] = {field: data[field] for field in INTERACTION_FIELDS}
@@ -63,14 +65,23 @@ def event_names(event: EventFacts, member: MemberFacts) -> dict[str, Any]:
             "data": data,
         }
     )
-    names["member"] = Record(
-        {
-            "id": member.id,
-            "points": member.points,
-            "achievements": freeze(dict(member.achievements)),
-        }
-    )
     return names
+
+
+def member_names(
+    member: MemberFacts, periods: Mapping[str, str], moment: datetime, zone: ZoneInfo
+) -> dict[str, Any]:
+    """``member``: progress of each achievement in its period containing the event, in ``zone``.
+
+    ``periods`` maps achievement ids to their ``per`` (or "lifetime").
+    """
+    progress = {}
+    for achievement, per in periods.items():
+        current = member.achievements.get(achievement, {}).get(period_key(moment, per, zone))
+        if current is not None:
+            progress[achievement] = current
+    record = {"id": member.id, "points": member.points, "achievements": progress}
+    return {"member": freeze(record)}
 
 
 def time_names(moment: datetime, zone: ZoneInfo) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def evaluate(
     matching = rules.for_event(event.type)
     if not matching:
         return []
-    base = context.event_names(event, member)
+    base = context.event_names(event)
+    periods = {a.id: a.period for a in rules.achievements.values()}
     current = Past(event.id, event.type, event.occurred_at, event.data)
     scopes: dict[ZoneInfo, tuple[dict[str, Any], History]] = {}
     decisions = []
@@ -120,7 +121,11 @@ def evaluate(
         scope = scopes.get(rule.timezone)
         if scope is None:
             # Names and history are per time zone: periods, hours and streaks follow it.
-            names = {**base, **context.time_names(event.occurred_at, rule.timezone)}
+            names = {
+                **base,
+                **context.time_names(event.occurred_at, rule.timezone),
+                **context.member_names(member, periods, event.occurred_at, rule.timezone),
+            }
             history = History(current, state.history, rule.timezone)
             scope = scopes[rule.timezone] = (names, history)
         decisions.append(_decide(rule, event, state, *scope))

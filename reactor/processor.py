@@ -16,7 +16,6 @@ from reactor.context import EventFacts, MemberFacts
 from reactor.db import is_unavailable
 from reactor.engine import Decision, evaluate
 from reactor.errors import PermanentError, TransientError
-from reactor.periods import period_key
 from reactor.reversals import is_tombstoned, reverse
 from reactor.rewards import Effects
 from reactor.ruleset import RuleSet
@@ -94,7 +93,7 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
         member = MemberFacts(
             id=row.member_id,
             points=balance(conn, row.member_id),
-            achievements=_achievements(conn, rules, event),
+            achievements=_achievements(conn, row.member_id),
         )
         decisions = evaluate(rules, event, member, DatabaseState(conn, event))
         effects.apply(decisions)
@@ -109,23 +108,18 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
     return Processed("processed", row.member_id, tuple(decisions), tuple(effects.notifications))
 
 
-def _achievements(conn: Connection, rules: RuleSet, event: EventFacts) -> dict[str, int]:
-    """``member.achievements``: progress in the period containing the event (default zone)."""
-    if not rules.achievements:
-        return {}
+def _achievements(conn: Connection, member_id: str) -> dict[str, dict[str, int]]:
+    """The member's achievement progress, by achievement and period."""
     progress = tables.achievement_progress
     rows = conn.execute(
         select(progress.c.achievement_id, progress.c.period, progress.c.progress).where(
-            progress.c.member_id == event.member_id
+            progress.c.member_id == member_id
         )
     ).all()
-    current = {
-        a.id: period_key(event.occurred_at, a.period, rules.timezone)
-        for a in rules.achievements.values()
-    }
-    return {
-        r.achievement_id: int(r.progress) for r in rows if current.get(r.achievement_id) == r.period
-    }
+    found: dict[str, dict[str, int]] = {}
+    for row in rows:
+        found.setdefault(row.achievement_id, {})[row.period] = int(row.progress)
+    return found
 
 
 def _lock_member(conn: Connection, member_id: str) -> None:

@@ -289,3 +289,84 @@ def test_notifications_reach_a_flaky_receiver_signed_and_once_each(
     ]
     level = next(p for _, p in received if p["type"] == "achievement.level_reached")
     assert level["data"]["name"] == "Bronze" and level["data"]["member_id"] == "m1"
+
+
+MONTHLY = """
+benefits:
+  - id: swim-cap
+    name: Swim cap
+    expires_after: 30d
+achievements:
+  - id: monthly-distance
+    name: 10 km this month
+    per: month
+    levels:
+      - {at: 10000, name: Done, then: [{benefit: swim-cap}]}
+rules:
+  - id: swim
+    on: swim.completed
+    timezone: Australia/Melbourne
+    then:
+      - achievement: {id: monthly-distance, by: "data.metres"}
+  - id: already-halfway
+    on: swim.completed
+    timezone: Australia/Melbourne
+    when: member.achievements["monthly-distance"] is not None
+    then:
+      - points: 1
+"""
+
+
+def test_a_recurring_achievement_restarts_each_month_in_the_rules_zone(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """per: month: progress restarts on the 1st (Melbourne time); earlier progress is visible
+    to expressions through member.achievements; an old benefit shows as expired."""
+    path = tmp_path / "monthly"
+    path.mkdir()
+    (path / "r.yaml").write_text(MONTHLY)
+    runtime = Runtime(make_settings(database_url=sqlite_url, rules_path=path))
+
+    def swim(n: int, when: str, metres: int) -> dict[str, Any]:
+        data = {"profile_id": "m1", "metres": metres}
+        return {"id": f"s{n}", "type": "swim.completed", "created_at": when, "data": data}
+
+    with serve_app(create_app(runtime)) as base, httpx.Client(timeout=10) as client:
+        send(base, client, swim(1, "2025-10-10T00:00:00Z", 6000))
+        second = send(base, client, swim(2, "2025-10-20T00:00:00Z", 6000))
+        swim_decision = next(d for d in second["decisions"] if d["rule_id"] == "swim")
+        assert swim_decision["values"]["levels_reached"][0]["name"] == "Done"
+        bonus = next(d for d in second["decisions"] if d["rule_id"] == "already-halfway")
+        assert bonus["outcome"] == "fired"  # the first swim's progress was visible
+        # 14:00 UTC on Oct 31 is already November 1st in Melbourne: a new month, from zero.
+        third = send(base, client, swim(3, "2025-10-31T14:00:00Z", 6000))
+        swim_decision = next(d for d in third["decisions"] if d["rule_id"] == "swim")
+        assert "levels_reached" not in swim_decision["values"]
+        skipped = next(d for d in third["decisions"] if d["rule_id"] == "already-halfway")
+        assert skipped["reason"] == "condition_false"
+        with runtime.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    tables.achievement_progress.c.period, tables.achievement_progress.c.progress
+                )
+            ).all()
+        assert sorted(rows) == [("2025-10", 12000), ("2025-11", 6000)]
+        member = client.get(f"{base}/members/m1").json()
+        # Those months are over: no current progress; the cap expired 30 days after it was won.
+        assert member["achievements"] == []
+        [cap] = member["benefits"]
+        assert (cap["benefit"], cap["status"], cap["expires_at"]) == (
+            "swim-cap",
+            "expired",
+            "2025-11-19T00:00:00+00:00",
+        )
+
+
+def test_an_event_with_profile_id_and_identity_links_them(app: tuple[str, httpx.Client]) -> None:
+    """After one event names both, an identity-only event lands on the same member."""
+    base, client = app
+    linked = interaction("evt_1", identity={"type": "email", "value": "Ann@Example.com"})
+    send(base, client, linked)
+    later = interaction("evt_2", identity={"type": "email", "value": "ann@example.com"})
+    del later["data"]["profile_id"]
+    assert send(base, client, later)["member_id"] == "m1"
