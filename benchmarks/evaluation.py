@@ -26,7 +26,7 @@ import json
 import random
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,7 +274,7 @@ class TimedState:
 
     def __init__(self, state: DatabaseState) -> None:
         self.state = state
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
 
     def _timed(self, kind: str, began: float) -> None:
@@ -321,6 +321,7 @@ def evaluate_only(engine: sa.Engine, rules: RuleSet, event_id: str) -> tuple[flo
             occurred_at=row.occurred_at,
             received_at=row.received_at,
         )
+        # No achievements in these rules, so no achievement progress to read.
         member = MemberFacts(id=row.member_id, points=balance(conn, row.member_id), achievements={})
         state = TimedState(DatabaseState(conn, event))
         began = time.perf_counter()

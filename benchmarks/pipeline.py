@@ -4,8 +4,10 @@ For each member count (default 1, then 100) in a fresh database: stores N intera
 (default 2,000, product reviews spread evenly over the members) with ``inbox.accept``, starts
 ``python -m reactor worker --processes P --threads T`` with the repository's ``rules/``, warms
 it up, enqueues every event through a ``Runtime`` on Redis, and waits until all are processed.
-Prints events/s from the first ``processed_at`` to the last. With one member every event waits
-for the same row lock (I3), so that run shows the serial limit; 100 members show parallelism.
+Prints events/s from the first ``processed_at`` to the last (and over the first and the last
+quarter of the events). With one member every event waits for the same row lock (I3), and the
+member's history grows by every event, so that run shows the serial limit; 100 members show
+what the workers do in parallel. The points awarded depend on the rules shipped at the time.
 
     .venv/bin/python -m benchmarks.pipeline [--events 2000] [--members 1 100]
         [--processes 2] [--threads 4]
@@ -117,17 +119,18 @@ class Workers:
 
 @dataclass(frozen=True)
 class Run:
-    """What one run measured."""
+    """What one run measured: when each event was processed, and the points awarded."""
 
     members: int
-    events: int
-    seconds: float  # first processed to last processed
+    processed: list[datetime]  # sorted
     enqueue_seconds: float
     points: int
 
-    @property
-    def rate(self) -> float:
-        return (self.events - 1) / self.seconds if self.seconds > 0 else float("inf")
+    def rate(self, start: int = 0, stop: int | None = None) -> float:
+        """Events per second from the ``start``-th processed event to the ``stop``-th."""
+        times = self.processed[start:stop]
+        seconds = (times[-1] - times[0]).total_seconds()
+        return (len(times) - 1) / seconds if seconds > 0 else float("inf")
 
 
 def run(args: argparse.Namespace, members: int) -> Run:
@@ -170,11 +173,10 @@ def run(args: argparse.Namespace, members: int) -> Run:
             events, ledger = tables.events, tables.ledger
             processed_at = events.c.processed_at
             with runtime.engine.connect() as conn:
-                first, last = conn.execute(
-                    sa.select(sa.func.min(processed_at), sa.func.max(processed_at)).where(
-                        events.c.id.in_(ids)
-                    )
-                ).one()
+                moments = conn.execute(
+                    sa.select(processed_at).where(events.c.id.in_(ids)).order_by(processed_at)
+                ).scalars()
+                processed = list(moments)
                 points = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.sum(ledger.c.points), 0)).where(
                         ledger.c.event_id.in_(ids)
@@ -189,7 +191,7 @@ def run(args: argparse.Namespace, members: int) -> Run:
             if keys:
                 client.delete(*keys)
             client.close()
-    return Run(members, len(ids), (last - first).total_seconds(), enqueued, int(points))
+    return Run(members, processed, enqueued, int(points))
 
 
 def main() -> None:
@@ -213,10 +215,14 @@ def main() -> None:
     )
     for members in args.members:
         done = run(args, members)
+        quarter = len(done.processed) // 4
+        seconds = (done.processed[-1] - done.processed[0]).total_seconds()
         print(
-            f"{members:>5} member(s): {done.rate:7.1f} events/s  "
-            f"({done.events:,} events in {done.seconds:.2f} s, first to last processed; "
-            f"enqueued in {done.enqueue_seconds:.2f} s; {done.points:,} points awarded)"
+            f"{members:>5} member(s): {done.rate():7.1f} events/s  ({len(done.processed):,} "
+            f"events, {seconds:.2f} s from first to last processed)\n"
+            f"{'':15}first quarter {done.rate(0, quarter):.1f}/s, last quarter "
+            f"{done.rate(-quarter):.1f}/s; enqueued in {done.enqueue_seconds:.2f} s; "
+            f"{done.points:,} points awarded"
         )
 
 

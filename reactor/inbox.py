@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from reactor import tables
 from reactor.db import reader
 from reactor.envelope import Envelope, MemberRef, occurred_at
 from reactor.errors import InputError
+from reactor.inserts import insert_once
 from reactor.strictjson import canonical_json
 
 
@@ -59,7 +58,7 @@ def accept(
             "occurred_at": occurred_at(envelope, member, received_at),
             "enqueued_at": received_at,
         }
-        if _insert_ignoring_conflicts(conn, tables.events, values):
+        if insert_once(conn, tables.events, values) is not None:
             return Receipt(envelope.id, "accepted")
     # A concurrent delivery of the same event committed first: answer as it would have.
     with reader(engine).connect() as conn:
@@ -68,12 +67,16 @@ def accept(
     return found
 
 
+_BODY_HASH = select(tables.events.c.body_hash).where(tables.events.c.id == bindparam("event_id"))
+_BY_DEDUPE_KEY = select(tables.events.c.id).where(
+    tables.events.c.dedupe_key == bindparam("dedupe_key")
+)
+
+
 def _existing(
     conn: Connection, event_id: str, dedupe_key: str | None, body_hash: str
 ) -> Receipt | None:
-    row = conn.execute(
-        select(tables.events.c.body_hash).where(tables.events.c.id == event_id)
-    ).one_or_none()
+    row = conn.execute(_BODY_HASH, {"event_id": event_id}).one_or_none()
     if row is not None:
         if row.body_hash != body_hash:
             raise InputError(
@@ -84,9 +87,7 @@ def _existing(
             )
         return Receipt(event_id, "duplicate")
     if dedupe_key is not None:
-        seen = conn.execute(
-            select(tables.events.c.id).where(tables.events.c.dedupe_key == dedupe_key)
-        ).one_or_none()
+        seen = conn.execute(_BY_DEDUPE_KEY, {"dedupe_key": dedupe_key}).one_or_none()
         if seen is not None:
             return Receipt(event_id, "duplicate")
     return None
@@ -99,11 +100,9 @@ def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
     """
     identity = member.identity
     if member.profile_id is not None:
-        _insert_ignoring_conflicts(
-            conn, tables.members, {"id": member.profile_id, "created_at": now}
-        )
+        insert_once(conn, tables.members, {"id": member.profile_id, "created_at": now})
         if identity is not None:
-            _insert_ignoring_conflicts(
+            insert_once(
                 conn,
                 tables.identities,
                 {
@@ -123,21 +122,10 @@ def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
     # Derived from the identity, so racing first events all create the very same member.
     digest = hashlib.sha256(f"{identity.type}:{identity.normalised_value()}".encode()).hexdigest()
     new_id = f"mem_{digest[:24]}"
-    _insert_ignoring_conflicts(conn, tables.members, {"id": new_id, "created_at": now})
-    _insert_ignoring_conflicts(
+    insert_once(conn, tables.members, {"id": new_id, "created_at": now})
+    insert_once(
         conn,
         tables.identities,
         {"type": identity.type, "value": identity.normalised_value(), "member_id": new_id},
     )
     return str(conn.execute(select(tables.identities.c.member_id).where(key)).scalar_one())
-
-
-def _insert_ignoring_conflicts(
-    conn: Connection, table: Table, values: Mapping[str, object]
-) -> bool:
-    """Insert a row unless a unique key already holds it; True when the row was inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    # rowcount is -1 for inserts under psycopg 3; RETURNING says for sure.
-    returning = statement.returning(*table.primary_key.columns)
-    return conn.execute(returning).first() is not None

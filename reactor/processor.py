@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from reactor import tables
@@ -59,21 +59,53 @@ def process_event(
         raise
 
 
+# Built once: constructing and compiling a statement per call cost more than running it.
+_events = tables.events
+_EVENT = select(_events).where(_events.c.id == bindparam("event_id"))
+_LOCK = (
+    select(tables.members.c.id)
+    .where(tables.members.c.id == bindparam("member_id"))
+    .with_for_update()
+)
+_BALANCE = select(func.coalesce(func.sum(tables.ledger.c.points), 0)).where(
+    tables.ledger.c.member_id == bindparam("member_id")
+)
+_DONE = (
+    update(_events)
+    .where(_events.c.id == bindparam("event_id"))
+    .values(
+        status="processed",
+        processed_at=bindparam("done_at"),
+        rules_version=bindparam("version"),
+        error=None,
+    )
+)
+_DELETED = (
+    update(_events).where(_events.c.id == bindparam("event_id")).values(deleted_at=bindparam("at"))
+)
+_PROGRESS = select(
+    tables.achievement_progress.c.achievement_id,
+    tables.achievement_progress.c.period,
+    tables.achievement_progress.c.progress,
+).where(tables.achievement_progress.c.member_id == bindparam("member_id"))
+_INSERT_DECISIONS = insert(tables.decisions)
+
+
 def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> Processed:
-    events = tables.events
-    head = conn.execute(
-        select(events.c.member_id, events.c.status).where(events.c.id == event_id)
-    ).one_or_none()
-    if head is None:
+    row = conn.execute(_EVENT, {"event_id": event_id}).one_or_none()
+    if row is None:
         return Processed("unknown")
-    if head.status != "pending":
-        return Processed(f"already_{head.status}")  # type: ignore[arg-type]
-    structlog.contextvars.bind_contextvars(member_id=head.member_id)
-    _lock_member(conn, head.member_id)
-    # Read again under the lock: another worker may have finished this event meanwhile.
-    row = conn.execute(select(events).where(events.c.id == event_id)).one()
     if row.status != "pending":
         return Processed(f"already_{row.status}")  # type: ignore[arg-type]
+    structlog.contextvars.bind_contextvars(member_id=row.member_id)
+    if conn.dialect.name != "sqlite":
+        # Serialise the member's events (I3) with a row lock, then read again under it: another
+        # worker may have finished this event meanwhile. SQLite's BEGIN IMMEDIATE already holds
+        # the writer lock, so there the first read was under it.
+        conn.execute(_LOCK, {"member_id": row.member_id}).one()
+        row = conn.execute(_EVENT, {"event_id": event_id}).one()
+        if row.status != "pending":
+            return Processed(f"already_{row.status}")  # type: ignore[arg-type]
     event = _facts(row)
     now = datetime.now(UTC)
     effects = Effects(conn, rules, event, now, notify)
@@ -88,7 +120,7 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
             Decision(rule.id, rule.version, "skipped", "deleted")
             for rule in rules.for_event(event.type)
         ]
-        conn.execute(update(events).where(events.c.id == event_id).values(deleted_at=now))
+        conn.execute(_DELETED, {"event_id": event_id, "at": now})
     else:
         member = MemberFacts(
             id=row.member_id,
@@ -100,34 +132,17 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
         if event.type == "interaction.deleted" and interaction is not None:
             decisions.append(reverse(effects, interaction))
     _write_decisions(conn, event, decisions)
-    conn.execute(
-        update(events)
-        .where(events.c.id == event_id)
-        .values(status="processed", processed_at=now, rules_version=rules.version, error=None)
-    )
+    conn.execute(_DONE, {"event_id": event_id, "done_at": now, "version": rules.version})
     return Processed("processed", row.member_id, tuple(decisions), tuple(effects.notifications))
 
 
 def _achievements(conn: Connection, member_id: str) -> dict[str, dict[str, int]]:
     """The member's achievement progress, by achievement and period."""
-    progress = tables.achievement_progress
-    rows = conn.execute(
-        select(progress.c.achievement_id, progress.c.period, progress.c.progress).where(
-            progress.c.member_id == member_id
-        )
-    ).all()
+    rows = conn.execute(_PROGRESS, {"member_id": member_id}).all()
     found: dict[str, dict[str, int]] = {}
     for row in rows:
         found.setdefault(row.achievement_id, {})[row.period] = int(row.progress)
     return found
-
-
-def _lock_member(conn: Connection, member_id: str) -> None:
-    """Serialise a member's events (I3): a row lock on Postgres; SQLite's writer lock is held."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(
-            select(tables.members.c.id).where(tables.members.c.id == member_id).with_for_update()
-        ).one()
 
 
 def _facts(row: Row[Any]) -> EventFacts:
@@ -150,19 +165,14 @@ def _facts(row: Row[Any]) -> EventFacts:
 
 def balance(conn: Connection, member_id: str) -> int:
     """A member's points: always the sum of their ledger (I8)."""
-    total = conn.execute(
-        select(func.coalesce(func.sum(tables.ledger.c.points), 0)).where(
-            tables.ledger.c.member_id == member_id
-        )
-    ).scalar_one()
-    return int(total)
+    return int(conn.execute(_BALANCE, {"member_id": member_id}).scalar_one())
 
 
 def _write_decisions(conn: Connection, event: EventFacts, decisions: list[Decision]) -> None:
     if not decisions:
         return
     conn.execute(
-        insert(tables.decisions),
+        _INSERT_DECISIONS,
         [
             {
                 "event_id": event.id,

@@ -10,31 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import Connection, bindparam, exists, select, update
 
 from reactor import tables
 from reactor.engine import Decision
-from reactor.rewards import Effects, insert_once, move_progress
+from reactor.inserts import insert_once
+from reactor.rewards import Effects, move_progress
 
 #: Decisions of this pseudo-rule record what a deletion reversed (rule ids cannot contain '.').
 REVERSAL = "reactor.reversal"
 
 
+_TOMBSTONE = select(
+    exists().where(
+        tables.events.c.member_id == bindparam("member_id"),
+        tables.events.c.interaction_id == bindparam("interaction_id"),
+        tables.events.c.type == "interaction.deleted",
+        tables.events.c.status == "processed",
+    )
+)
+
+
 def is_tombstoned(conn: Connection, member_id: str, interaction_id: str) -> bool:
     """True when a deletion of this interaction was already processed."""
-    events = tables.events
-    return bool(
-        conn.execute(
-            select(
-                exists().where(
-                    events.c.member_id == member_id,
-                    events.c.interaction_id == interaction_id,
-                    events.c.type == "interaction.deleted",
-                    events.c.status == "processed",
-                )
-            )
-        ).scalar()
-    )
+    params = {"member_id": member_id, "interaction_id": interaction_id}
+    return bool(conn.execute(_TOMBSTONE, params).scalar())
 
 
 def reverse(effects: Effects, interaction_id: str) -> Decision:

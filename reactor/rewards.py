@@ -9,27 +9,17 @@ notifications on, each effect also becomes an outbox row in the same transaction
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, select, update
 
 from reactor import outbox, tables
 from reactor.context import EventFacts
 from reactor.engine import Decision, Step
+from reactor.inserts import insert_once
 from reactor.periods import period_key
 from reactor.rules import Achievement, Rule, RuleSet
-
-
-def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> Any | None:
-    """Insert unless a unique key already holds the row; the new primary key, or None."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    # rowcount is -1 for inserts under psycopg 3; RETURNING says for sure.
-    row = conn.execute(statement.returning(*table.primary_key.columns)).first()
-    return None if row is None else row[0]
 
 
 def stable_id(prefix: str, source: str) -> str:
@@ -195,14 +185,12 @@ class Effects:
 
     def _spend(self, decision: Decision) -> None:
         # The row was locked by DatabaseState.budget_usage when the engine read it.
-        budgets = tables.budgets
-        self.conn.execute(
-            update(budgets)
-            .where(
-                budgets.c.rule_id == decision.rule_id, budgets.c.period == decision.budget_period
-            )
-            .values(count=budgets.c.count + 1, points=budgets.c.points + decision.points)
-        )
+        params = {
+            "budget_rule": decision.rule_id,
+            "budget_period": decision.budget_period,
+            "spent": decision.points,
+        }
+        self.conn.execute(_SPEND, params)
 
     def tell(self, kind: str, key: str, **data: Any) -> None:
         if self.notify:
@@ -217,43 +205,56 @@ class Effects:
             )
 
 
+_progress = tables.achievement_progress
+# Bind names differ from column names: UPDATE … SET reserves those.
+_PROGRESS_KEY = (
+    (_progress.c.member_id == bindparam("key_member"))
+    & (_progress.c.achievement_id == bindparam("key_achievement"))
+    & (_progress.c.period == bindparam("key_period"))
+)
+_READ_PROGRESS = select(_progress.c.progress, _progress.c.level).where(_PROGRESS_KEY)
+_ADD_PROGRESS = (
+    update(_progress)
+    .where(_PROGRESS_KEY)
+    .values(progress=_progress.c.progress + bindparam("by"), updated_at=bindparam("now"))
+)
+_SET_LEVEL = update(_progress).where(_PROGRESS_KEY).values(level=bindparam("new_level"))
+_SPEND = (
+    update(tables.budgets)
+    .where(
+        tables.budgets.c.rule_id == bindparam("budget_rule"),
+        tables.budgets.c.period == bindparam("budget_period"),
+    )
+    .values(
+        count=tables.budgets.c.count + 1,
+        points=tables.budgets.c.points + bindparam("spent"),
+    )
+)
+
+
 def move_progress(
     conn: Connection, member_id: str, achievement_id: str, period: str, by: int, now: datetime
 ) -> tuple[int, int]:
     """Add ``by`` to a member's progress; the new progress and the level reached before."""
-    progress = tables.achievement_progress
-    key = (
-        (progress.c.member_id == member_id)
-        & (progress.c.achievement_id == achievement_id)
-        & (progress.c.period == period)
-    )
-    row = conn.execute(select(progress.c.progress, progress.c.level).where(key)).one_or_none()
+    key = {"key_member": member_id, "key_achievement": achievement_id, "key_period": period}
+    row = conn.execute(_READ_PROGRESS, key).one_or_none()
     if row is None:
-        conn.execute(
-            progress.insert().values(
-                member_id=member_id,
-                achievement_id=achievement_id,
-                period=period,
-                progress=by,
-                level=0,
-                updated_at=now,
-            )
-        )
+        values = {
+            "member_id": member_id,
+            "achievement_id": achievement_id,
+            "period": period,
+            "progress": by,
+            "level": 0,
+            "updated_at": now,
+        }
+        insert_once(conn, _progress, values)
         return by, 0
-    conn.execute(update(progress).where(key).values(progress=row.progress + by, updated_at=now))
+    conn.execute(_ADD_PROGRESS, {**key, "by": by, "now": now})
     return int(row.progress) + by, int(row.level)
 
 
 def set_level(
     conn: Connection, member_id: str, achievement_id: str, period: str, level: int
 ) -> None:
-    progress = tables.achievement_progress
-    conn.execute(
-        update(progress)
-        .where(
-            progress.c.member_id == member_id,
-            progress.c.achievement_id == achievement_id,
-            progress.c.period == period,
-        )
-        .values(level=level)
-    )
+    key = {"key_member": member_id, "key_achievement": achievement_id, "key_period": period}
+    conn.execute(_SET_LEVEL, {**key, "new_level": level})

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable, and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, CursorResult, Executable, and_, bindparam, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from reactor import tables
@@ -17,6 +16,54 @@ from reactor.db import is_unavailable
 from reactor.engine import Usage
 from reactor.errors import PermanentError, TransientError
 from reactor.history import Past
+from reactor.inserts import insert_once
+
+_events, _decisions, _ledger, _budgets = (
+    tables.events,
+    tables.decisions,
+    tables.ledger,
+    tables.budgets,
+)
+
+# Built once (see processor.py): these run for nearly every event.
+_HISTORY = (
+    select(_events.c.id, _events.c.type, _events.c.occurred_at, _events.c.payload)
+    .where(
+        _events.c.member_id == bindparam("member_id"),
+        _events.c.type.in_(bindparam("types", expanding=True)),
+        _events.c.occurred_at <= bindparam("until"),
+        _events.c.deleted_at.is_(None),
+        or_(_events.c.status == "processed", _events.c.id == bindparam("event_id")),
+    )
+    .order_by(_events.c.occurred_at, _events.c.id)
+)
+_HISTORY_SINCE = _HISTORY.where(_events.c.occurred_at >= bindparam("since"))
+_IN_PERIOD = and_(
+    _events.c.member_id == bindparam("member_id"),
+    _events.c.occurred_at >= bindparam("start"),
+    _events.c.occurred_at < bindparam("end"),
+)
+_FIRED = (
+    select(func.count())
+    .select_from(_decisions.join(_events, _events.c.id == _decisions.c.event_id))
+    .where(
+        _IN_PERIOD, _decisions.c.rule_id == bindparam("rule_id"), _decisions.c.outcome == "fired"
+    )
+)
+_GIVEN = (
+    select(func.coalesce(func.sum(_ledger.c.points), 0))
+    .select_from(_ledger.join(_events, _events.c.id == _ledger.c.event_id))
+    .where(
+        _IN_PERIOD,
+        _ledger.c.member_id == bindparam("member_id"),
+        _ledger.c.rule_id == bindparam("rule_id"),
+    )
+)
+_BUDGET = (
+    select(_budgets.c.count.label("times"), _budgets.c.points)
+    .where(_budgets.c.rule_id == bindparam("rule_id"), _budgets.c.period == bindparam("period"))
+    .with_for_update()
+)
 
 
 class DatabaseState:
@@ -32,66 +79,37 @@ class DatabaseState:
 
     def history(self, types: frozenset[str], since: datetime | None) -> Sequence[Past]:
         """Seen events: processed ones by event time, plus the current one; deleted excluded."""
-        events = tables.events
-        query = (
-            select(events.c.id, events.c.type, events.c.occurred_at, events.c.payload)
-            .where(
-                events.c.member_id == self.event.member_id,
-                events.c.type.in_(sorted(types)),
-                events.c.occurred_at <= self.event.occurred_at,
-                events.c.deleted_at.is_(None),
-                or_(events.c.status == "processed", events.c.id == self.event.id),
-            )
-            .order_by(events.c.occurred_at, events.c.id)
-        )
-        if since is not None:
-            query = query.where(events.c.occurred_at >= since)
-        rows = self._run(query).all()
+        params = {
+            "member_id": self.event.member_id,
+            "types": sorted(types),
+            "until": self.event.occurred_at,
+            "event_id": self.event.id,
+        }
+        if since is None:
+            rows = self._run(_HISTORY, params).all()
+        else:
+            rows = self._run(_HISTORY_SINCE, {**params, "since": since}).all()
         return [Past(row.id, row.type, row.occurred_at, _data(row.id, row.payload)) for row in rows]
 
     def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
         """Times ``rule_id`` fired for this member and points it gave, by event time."""
-        events, decisions, ledger = tables.events, tables.decisions, tables.ledger
-        in_period = and_(
-            events.c.member_id == self.event.member_id,
-            events.c.occurred_at >= start,
-            events.c.occurred_at < end,
-        )
-        fired = self._run(
-            select(func.count())
-            .select_from(decisions.join(events, events.c.id == decisions.c.event_id))
-            .where(in_period, decisions.c.rule_id == rule_id, decisions.c.outcome == "fired")
-        ).scalar_one()
-        points = self._run(
-            select(func.coalesce(func.sum(ledger.c.points), 0))
-            .select_from(ledger.join(events, events.c.id == ledger.c.event_id))
-            .where(
-                in_period, ledger.c.member_id == self.event.member_id, ledger.c.rule_id == rule_id
-            )
-        ).scalar_one()
+        params = {"member_id": self.event.member_id, "start": start, "end": end, "rule_id": rule_id}
+        fired = self._run(_FIRED, params).scalar_one()
+        points = self._run(_GIVEN, params).scalar_one()
         return Usage(int(fired), int(points))
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:
         """The budget's row, locked until this transaction ends so no other worker overspends."""
-        budgets = tables.budgets
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        self._run(
-            dialect.insert(budgets)
-            .values(rule_id=rule_id, period=period, count=0, points=0)
-            .on_conflict_do_nothing()
-        )
-        row = self._run(
-            select(budgets.c.count.label("times"), budgets.c.points)
-            .where(budgets.c.rule_id == rule_id, budgets.c.period == period)
-            .with_for_update()
-        ).one()
+        key = {"rule_id": rule_id, "period": period}
+        insert_once(self.conn, _budgets, {**key, "count": 0, "points": 0})
+        row = self._run(_BUDGET, key).one()
         return Usage(int(row.times), int(row.points))
 
-    def _run(self, statement: Executable) -> CursorResult[Any]:
+    def _run(self, statement: Executable, params: dict[str, Any]) -> CursorResult[Any]:
         # Called from inside expression evaluation: a database failure must reach the worker
         # as retryable, not be recorded as the rule's own error.
         try:
-            return self.conn.execute(statement)
+            return self.conn.execute(statement, params)
         except DBAPIError as exc:
             if is_unavailable(exc):
                 raise TransientError(f"database unavailable: {exc.orig}") from exc
