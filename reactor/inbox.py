@@ -10,7 +10,6 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from reactor import tables
-from reactor.db import reader
 from reactor.envelope import Envelope, MemberRef, occurred_at
 from reactor.errors import InputError
 from reactor.inserts import insert_once
@@ -37,34 +36,51 @@ def accept(
     Raises ``InputError`` (409) when the id was seen with a different body; nothing is written.
     """
     payload = canonical_json(document)
+    try:
+        with engine.begin() as conn:
+            return _insert(conn, envelope, member, received_at, payload)
+    except _Seen as seen:
+        return seen.receipt
+
+
+class _Seen(Exception):
+    """Rolls back whatever a duplicate's transaction wrote (a member it would have created)."""
+
+    def __init__(self, receipt: Receipt) -> None:
+        self.receipt = receipt
+
+
+def _insert(
+    conn: Connection,
+    envelope: Envelope,
+    member: MemberRef,
+    received_at: datetime,
+    payload: str,
+) -> Receipt:
+    # Insert first: the common case is a new event, and a conflict is then the one check.
+    # Under Postgres a racing delivery of the same id waits here for the first to commit.
     body_hash = hashlib.sha256(payload.encode()).hexdigest()
     interaction_id = envelope.data.get("id") if envelope.is_interaction else None
     dedupe_key = f"{envelope.type} {interaction_id}" if isinstance(interaction_id, str) else None
-    with engine.begin() as conn:
-        existing = _existing(conn, envelope.id, dedupe_key, body_hash)
-        if existing is not None:
-            return existing
-        member_id = resolve_member(conn, member, received_at)
-        values = {
-            "id": envelope.id,
-            "type": envelope.type,
-            "member_id": member_id,
-            "interaction_id": interaction_id if isinstance(interaction_id, str) else None,
-            "dedupe_key": dedupe_key,
-            "body_hash": body_hash,
-            "payload": payload,
-            "status": "pending",
-            "received_at": received_at,
-            "occurred_at": occurred_at(envelope, member, received_at),
-            "enqueued_at": received_at,
-        }
-        if insert_once(conn, tables.events, values) is not None:
-            return Receipt(envelope.id, "accepted")
-    # A concurrent delivery of the same event committed first: answer as it would have.
-    with reader(engine).connect() as conn:
-        found = _existing(conn, envelope.id, dedupe_key, body_hash)
+    member_id = resolve_member(conn, member, received_at)
+    values = {
+        "id": envelope.id,
+        "type": envelope.type,
+        "member_id": member_id,
+        "interaction_id": interaction_id if isinstance(interaction_id, str) else None,
+        "dedupe_key": dedupe_key,
+        "body_hash": body_hash,
+        "payload": payload,
+        "status": "pending",
+        "received_at": received_at,
+        "occurred_at": occurred_at(envelope, member, received_at),
+        "enqueued_at": received_at,
+    }
+    if insert_once(conn, tables.events, values) is not None:
+        return Receipt(envelope.id, "accepted")
+    found = _existing(conn, envelope.id, dedupe_key, body_hash)  # raises 409, rolling back
     assert found is not None, "an insert conflicted with a row that is not there"
-    return found
+    raise _Seen(found)
 
 
 _BODY_HASH = select(tables.events.c.body_hash).where(tables.events.c.id == bindparam("event_id"))

@@ -35,6 +35,7 @@ class Processed:
     decisions: tuple[Decision, ...] = ()
     #: Outbox notifications the event's effects wrote, to deliver now that it is committed.
     notifications: tuple[str, ...] = ()
+    occurred_at: datetime | None = None
 
 
 def process_event(
@@ -122,10 +123,12 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
         ]
         conn.execute(_DELETED, {"event_id": event_id, "at": now})
     else:
+        # The balance and achievements are read only when an expression will look at them.
+        reads = rules.reads_member(event.type)
         member = MemberFacts(
             id=row.member_id,
-            points=balance(conn, row.member_id),
-            achievements=_achievements(conn, row.member_id),
+            points=balance(conn, row.member_id) if reads else 0,
+            achievements=_achievements(conn, row.member_id) if reads else {},
         )
         decisions = evaluate(rules, event, member, DatabaseState(conn, event))
         effects.apply(decisions)
@@ -133,7 +136,13 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
             decisions.append(reverse(effects, interaction))
     _write_decisions(conn, event, decisions)
     conn.execute(_DONE, {"event_id": event_id, "done_at": now, "version": rules.version})
-    return Processed("processed", row.member_id, tuple(decisions), tuple(effects.notifications))
+    return Processed(
+        "processed",
+        row.member_id,
+        tuple(decisions),
+        tuple(effects.notifications),
+        event.occurred_at,
+    )
 
 
 def _achievements(conn: Connection, member_id: str) -> dict[str, dict[str, int]]:

@@ -61,6 +61,17 @@ class Rule:
             return False
         return self.active_until is None or moment < self.active_until
 
+    @property
+    def reads_member(self) -> bool:
+        """Whether an expression of this rule uses ``member`` (its balance or achievements)."""
+        expressions = [self.when] if self.when is not None else []
+        for effect in self.effects:
+            value = effect.value if isinstance(effect, GivePoints) else None
+            value = effect.by if isinstance(effect, Progress) else value
+            if isinstance(value, Expression):
+                expressions.append(value)
+        return any("member" in e.names_used for e in expressions)
+
 
 @dataclass(frozen=True)
 class Level:
@@ -148,6 +159,10 @@ class RuleSet:
 
     def for_event(self, event_type: str) -> tuple[Rule, ...]:
         return self._by_type.get(event_type, ())
+
+    def reads_member(self, event_type: str) -> bool:
+        """Whether any rule this type triggers reads ``member``: else it need not be loaded."""
+        return any(rule.reads_member for rule in self.for_event(event_type))
 
     def rule(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)

@@ -52,17 +52,9 @@ class Sandbox:
         if not receipt.is_new:
             return Fed(receipt.event_id, True, None)
         done = process_event(self.engine, self.rules, receipt.event_id)
-        occurred = self._occurred(receipt.event_id)
-        self.clock = max(self.clock, occurred)
+        if done.occurred_at is not None:
+            self.clock = max(self.clock, done.occurred_at)
         return Fed(receipt.event_id, False, done)
-
-    def _occurred(self, event_id: str) -> datetime:
-        events = tables.events
-        with self.engine.connect() as conn:
-            moment: datetime = conn.execute(
-                select(events.c.occurred_at).where(events.c.id == event_id)
-            ).scalar_one()
-        return moment
 
     def member_ids(self) -> list[str]:
         with self.engine.connect() as conn:
