@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -113,6 +114,106 @@ def rules_check(path: Path | None) -> None:
         raise SystemExit(1) from exc
     files = len(rule_files(target))
     click.echo(f"ok: {len(ruleset.rules)} rules in {files} file(s), version {ruleset.version}")
+
+
+@rules.command("schema")
+@click.option("--tests", "for_tests", is_flag=True, help="Print the *.test.yaml schema instead.")
+def rules_schema(for_tests: bool) -> None:
+    """Print the JSON Schema of rule files, for editors (see rules/README.md)."""
+    from reactor.rule_schema import rule_file_schema, rule_test_schema
+
+    schema = rule_test_schema() if for_tests else rule_file_schema()
+    click.echo(json.dumps(schema, indent=2))
+
+
+@rules.command("test")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def rules_test(path: Path | None) -> None:
+    """Run the rule tests (*.test.yaml) under PATH against the rules there."""
+    from reactor import rule_tests
+
+    settings = _settings()
+    target = path or settings.rules_path
+    rules_path = target.parent if target.is_file() else target
+    try:
+        ruleset = load_rules(rules_path, settings.timezone)
+    except RuleError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        raise SystemExit(1) from exc
+    files = rule_tests.find_test_files(target)
+    if not files:
+        raise click.ClickException(f"no *.test.yaml files under {target}")
+
+    def show(result: rule_tests.CaseResult) -> None:
+        verdict = "PASSED" if result.passed else "FAILED"
+        click.echo(f"{result.file}::{result.name} {verdict}")
+
+    report, elapsed = rule_tests.timed(lambda: rule_tests.run(ruleset, files, show))
+    for line in rule_tests.render(report, elapsed):
+        click.echo(line)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@main.command(name="simulate")
+@click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rules", "rules_path", type=click.Path(path_type=Path), help="Rules to replay.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--compare",
+    "compare_path",
+    type=click.Path(path_type=Path),
+    help="A second rule set: print what changing to it would do.",
+)
+def simulate_command(
+    events: Path, rules_path: Path | None, as_json: bool, compare_path: Path | None
+) -> None:
+    """Replay EVENTS.jsonl through the rules in a throwaway database and report."""
+    import time
+
+    from reactor import simulate
+
+    settings = _settings()
+    lines = events.read_bytes().splitlines()
+
+    def replay(path: Path) -> tuple[simulate.Simulation, float]:
+        try:
+            ruleset = load_rules(path, settings.timezone)
+        except RuleError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise SystemExit(1) from exc
+        bar = _progress(len(lines)) if sys.stderr.isatty() and not as_json else None
+        started = time.perf_counter()
+        result = simulate.simulate(ruleset, lines, bar)
+        if bar is not None:
+            click.echo("", err=True)
+        return result, time.perf_counter() - started
+
+    result, elapsed = replay(rules_path or settings.rules_path)
+    if compare_path is not None:
+        other, _ = replay(compare_path)
+        if as_json:
+            click.echo(json.dumps({"before": result.as_json(), "after": other.as_json()}, indent=2))
+        else:
+            click.echo("\n".join(simulate.render_comparison(result, other)))
+        return
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        click.echo("\n".join(simulate.render(result, elapsed)))
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    def show(done: int) -> None:
+        if done % 500 == 0 or done == total:
+            width = 30
+            filled = int(width * done / max(total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            click.echo(f"\r[{bar}] {done:,}/{total:,} events", err=True, nl=False)
+
+    return show
 
 
 @main.group()
