@@ -53,6 +53,7 @@ from reactor.envelope import validate_envelope
 from reactor.history import Past
 from reactor.inbox import accept
 from reactor.processor import balance, process_event
+from reactor.rules import Rule
 from reactor.ruleset import RuleSet, load_rules
 from reactor.state import DatabaseState
 
@@ -288,10 +289,10 @@ class TimedState:
         finally:
             self._timed("history", began)
 
-    def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
+    def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
         began = time.perf_counter()
         try:
-            return self.state.member_usage(rule_id, start, end)
+            return self.state.member_usage(rule, start, end)
         finally:
             self._timed("limit", began)
 

@@ -69,14 +69,14 @@ def event_names(event: EventFacts) -> dict[str, Any]:
 
 
 def member_names(
-    member: MemberFacts, periods: Mapping[str, str], moment: datetime, zone: ZoneInfo
+    member: MemberFacts, periods: Mapping[str, tuple[str, ZoneInfo]], moment: datetime
 ) -> dict[str, Any]:
-    """``member``: progress of each achievement in its period containing the event, in ``zone``.
+    """``member``: progress of each achievement in its period containing the event.
 
-    ``periods`` maps achievement ids to their ``per`` (or "lifetime").
+    ``periods`` maps achievement ids to their ``per`` (or "lifetime") and time zone.
     """
     progress = {}
-    for achievement, per in periods.items():
+    for achievement, (per, zone) in periods.items():
         current = member.achievements.get(achievement, {}).get(period_key(moment, per, zone))
         if current is not None:
             progress[achievement] = current

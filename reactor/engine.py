@@ -40,8 +40,9 @@ class State(Protocol):
     def history(self, types: frozenset[str], since: datetime | None) -> Sequence[Past]:
         """The member's seen events of ``types`` from ``since`` up to the current event."""
 
-    def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
-        """What ``rule_id`` gave this member for events that occurred in [start, end)."""
+    def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
+        """What ``rule`` gave this member, and the member still holds, for events that
+        occurred in [start, end)."""
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:
         """What ``rule_id`` gave everyone in budget ``period``; holds the budget until commit."""
@@ -113,7 +114,8 @@ def evaluate(
     if not matching:
         return []
     base = context.event_names(event)
-    periods = {a.id: a.period for a in rules.achievements.values()}
+    periods = {a.id: (a.period, a.timezone) for a in rules.achievements.values()}
+    member_names = context.member_names(member, periods, event.occurred_at)
     current = Past(event.id, event.type, event.occurred_at, event.data)
     scopes: dict[ZoneInfo, tuple[dict[str, Any], History]] = {}
     decisions = []
@@ -124,7 +126,7 @@ def evaluate(
             names = {
                 **base,
                 **context.time_names(event.occurred_at, rule.timezone),
-                **context.member_names(member, periods, event.occurred_at, rule.timezone),
+                **member_names,
             }
             history = History(current, state.history, rule.timezone)
             scope = scopes[rule.timezone] = (names, history)
@@ -215,7 +217,7 @@ def _apply_caps(
     allowed = total
     if rule.limit is not None:
         start, end = period_bounds(event.occurred_at, rule.limit.per, rule.timezone)
-        used = state.member_usage(rule.id, start, end)
+        used = state.member_usage(rule, start, end)
         details["limit"] = _cap_state(
             rule.limit, used, period_key(event.occurred_at, rule.limit.per, rule.timezone)
         )

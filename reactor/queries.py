@@ -83,7 +83,7 @@ def _achievements(rows: Sequence[Row[Any]], rules: RuleSet, now: datetime) -> li
         if achievement is None:
             continue  # removed from the rules; its history stays in the database
         # A recurring challenge shows its current period only: last month's progress is over.
-        if row.period != period_key(now, achievement.period, rules.timezone):
+        if row.period != period_key(now, achievement.period, achievement.timezone):
             continue
         progress = int(row.progress)
         level = int(row.level)

@@ -8,6 +8,7 @@ the deletion itself as a tombstone: the late creation earns nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from reactor import tables
 from reactor.engine import Decision
 from reactor.inserts import insert_once
+from reactor.periods import period_key
 from reactor.rewards import Effects, move_progress
 
 #: Decisions of this pseudo-rule record what a deletion reversed (rule ids cannot contain '.').
@@ -43,25 +45,24 @@ def reverse(effects: Effects, interaction_id: str) -> Decision:
     """Reverse every effect the member's events for ``interaction_id`` had; one decision."""
     conn, event = effects.conn, effects.event
     events = tables.events
-    originals = (
-        conn.execute(
-            select(events.c.id).where(
-                events.c.member_id == event.member_id,
-                events.c.interaction_id == interaction_id,
-                events.c.type != "interaction.deleted",
-            )
+    found = conn.execute(
+        select(events.c.id, events.c.occurred_at).where(
+            events.c.member_id == event.member_id,
+            events.c.interaction_id == interaction_id,
+            events.c.type != "interaction.deleted",
         )
-        .scalars()
-        .all()
-    )
+    ).all()
+    originals = [row.id for row in found]
     conn.execute(
         update(events)
         .where(events.c.id.in_(originals), events.c.deleted_at.is_(None))
         .values(deleted_at=effects.now)
     )
     reversed_: list[dict[str, Any]] = []
-    for original in originals:
-        reversed_ += _points(effects, original)
+    for original, occurred in found:
+        points = _points(effects, original)
+        _refund_budgets(effects, points, occurred)
+        reversed_ += points
         reversed_ += _benefits(effects, original)
         reversed_ += _steps(effects, original)
     return Decision(
@@ -121,6 +122,23 @@ def _points(effects: Effects, original: str) -> list[dict[str, Any]]:
                 rule_id=award.rule_id,
             )
     return done
+
+
+def _refund_budgets(effects: Effects, reversed_: list[dict[str, Any]], occurred: datetime) -> None:
+    """Give a budget back what it paid for a reversed award: budgets count what members hold."""
+    refunds: dict[str, int] = {}
+    for entry in reversed_:
+        refunds[entry["rule_id"]] = refunds.get(entry["rule_id"], 0) + entry["points"]
+    for rule_id, points in refunds.items():
+        rule = effects.rules.rule(rule_id)
+        if rule is None or rule.budget is None:
+            continue
+        period = period_key(occurred, rule.budget.per, rule.timezone)
+        effects.conn.execute(
+            update(tables.budgets)
+            .where(tables.budgets.c.rule_id == rule_id, tables.budgets.c.period == period)
+            .values(count=tables.budgets.c.count - 1, points=tables.budgets.c.points + points)
+        )
 
 
 def _benefits(effects: Effects, original: str) -> list[dict[str, Any]]:

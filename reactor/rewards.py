@@ -108,7 +108,7 @@ class Effects:
 
     def progress(self, rule: Rule, decision: Decision, step: Step) -> None:
         achievement = self.rules.achievements[step.achievement]
-        period = period_key(self.event.occurred_at, achievement.period, rule.timezone)
+        period = period_key(self.event.occurred_at, achievement.period, achievement.timezone)
         stepped = insert_once(
             self.conn,
             tables.achievement_steps,

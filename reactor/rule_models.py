@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from reactor.periods import DURATION_PATTERN
 
@@ -54,6 +63,8 @@ class LevelReward(Effect):
             raise ValueError("a level's rewards are points or benefits, not achievements")
         if isinstance(self.points, str):
             raise ValueError("a level's points are a whole number, not an expression")
+        if self.points is not None and self.points <= 0:
+            raise ValueError("a level's points must be a positive whole number")
         return self
 
 
@@ -92,10 +103,18 @@ class BenefitSpec(Strict):
 class Active(Strict):
     """The event-time window in which a rule applies: ``from`` inclusive, ``until`` exclusive."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     from_: datetime | None = Field(default=None, alias="from")
     until: datetime | None = None
+
+    @field_validator("from_", "until", mode="before")
+    @classmethod
+    def _written_as_times(cls, value: Any) -> Any:
+        # pydantic would read a bare number as a Unix timestamp; a rule author means a time.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("write a time like 2026-12-01T00:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _ordered_and_aware(self) -> Active:
@@ -131,7 +150,7 @@ class RuleSpec(Strict):
     then: Annotated[list[Effect], Field(min_length=1)]
     limit: Cap | None = None
     budget: Cap | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
     active: Active | None = None
     timezone: str | None = None
     on_revoke: Literal["clawback", "keep"] = "clawback"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reactor.expressions import Expression
 from reactor.rule_models import Cap
+
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class Achievement:
     levels: tuple[Level, ...]
     per: str | None
     version: str
+    #: The zone its periods follow: that of the (first, by id) rule progressing it.
+    timezone: ZoneInfo = UTC_ZONE
 
     @property
     def period(self) -> str:
@@ -141,7 +145,18 @@ class RuleSet:
             if rule.enabled:
                 for event_type in rule.on:
                     by_type.setdefault(event_type, []).append(rule)
-        catalog = {a.id: a for a in sorted(achievements, key=lambda a: a.id)}
+        zone = timezone or UTC_ZONE
+        zones: dict[str, ZoneInfo] = {}
+        for rule in ordered:
+            for effect in rule.effects:
+                if isinstance(effect, Progress):
+                    zones.setdefault(effect.achievement, rule.timezone)
+        # One zone per achievement, so its steps, the member API and member.achievements all
+        # agree on which month a recurring challenge is in.
+        catalog = {
+            a.id: replace(a, timezone=zones.get(a.id, zone))
+            for a in sorted(achievements, key=lambda a: a.id)
+        }
         offers = {b.id: b for b in sorted(benefits, key=lambda b: b.id)}
         parts = [f"{r.id}@{r.version}" for r in ordered]
         parts += [f"achievement:{a.id}@{a.version}" for a in catalog.values()]
@@ -151,7 +166,7 @@ class RuleSet:
             ordered,
             catalog,
             offers,
-            timezone or ZoneInfo("UTC"),
+            zone,
             version,
             {k: tuple(v) for k, v in by_type.items()},
             {r.id: r for r in ordered},

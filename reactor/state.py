@@ -17,6 +17,7 @@ from reactor.engine import Usage
 from reactor.errors import PermanentError, TransientError
 from reactor.history import Past
 from reactor.inserts import insert_once
+from reactor.rules import Rule
 
 _events, _decisions, _ledger, _budgets = (
     tables.events,
@@ -47,7 +48,11 @@ _FIRED = (
     select(func.count())
     .select_from(_decisions.join(_events, _events.c.id == _decisions.c.event_id))
     .where(
-        _IN_PERIOD, _decisions.c.rule_id == bindparam("rule_id"), _decisions.c.outcome == "fired"
+        _IN_PERIOD,
+        _decisions.c.rule_id == bindparam("rule_id"),
+        _decisions.c.outcome == "fired",
+        # Caps count what the member still holds: a reversed award frees its place.
+        or_(_events.c.deleted_at.is_(None), bindparam("kept")),
     )
 )
 _GIVEN = (
@@ -91,9 +96,16 @@ class DatabaseState:
             rows = self._run(_HISTORY_SINCE, {**params, "since": since}).all()
         return [Past(row.id, row.type, row.occurred_at, _data(row.id, row.payload)) for row in rows]
 
-    def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
-        """Times ``rule_id`` fired for this member and points it gave, by event time."""
-        params = {"member_id": self.event.member_id, "start": start, "end": end, "rule_id": rule_id}
+    def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
+        """Times ``rule`` fired for this member and points it gave (net of reversals), by
+        event time. Firings for deleted interactions count only if the rule keeps them."""
+        params = {
+            "member_id": self.event.member_id,
+            "start": start,
+            "end": end,
+            "rule_id": rule.id,
+            "kept": rule.on_revoke == "keep",
+        }
         fired = self._run(_FIRED, params).scalar_one()
         points = self._run(_GIVEN, params).scalar_one()
         return Usage(int(fired), int(points))

@@ -12,6 +12,7 @@ import pytest
 from reactor.context import EventFacts, MemberFacts
 from reactor.engine import Decision, Usage, evaluate
 from reactor.history import Past
+from reactor.rules import Rule
 from reactor.ruleset import RuleSet, load_rules
 
 MOMENT = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)  # 00:30 on the 23rd in Melbourne (UTC+11)
@@ -54,7 +55,7 @@ class NoHistory:
     def history(self, types: frozenset[str], since: datetime | None) -> Sequence[Past]:
         return [self.current] if self.current.type in types else []
 
-    def member_usage(self, rule_id: str, start: datetime, end: datetime) -> Usage:
+    def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
         return Usage(0, 0)
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:

@@ -241,3 +241,33 @@ def test_a_budget_holds_under_racing_threads(postgres_url: str, tmp_path: Path) 
         total = conn.execute(sa.select(sa.func.sum(tables.ledger.c.points))).scalar_one()
     engine.dispose()
     assert total == 100
+
+
+def test_a_reversed_award_frees_its_place_under_limits_and_budgets(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Caps count what members still hold: after a deletion the limit and budget have room."""
+    feed = Feed(
+        engine,
+        rules(
+            tmp_path,
+            "rules:\n  - id: r\n    on: interaction.created\n"
+            "    limit: {count: 1, per: month}\n    budget: {points: 10}\n"
+            "    then: [{points: 10}]\n",
+        ),
+    )
+    assert decision(feed.send(at=NOON, id="int_1")) == ("fired", None, [10])
+    assert decision(feed.send(at=NOON + timedelta(hours=1), id="int_2"))[1] == "limit_reached"
+    deletion = {
+        "id": "del_1",
+        "type": "interaction.deleted",
+        "data": {**interaction("x", "m1")["data"], "id": "int_1"},
+    }
+    envelope, ref = validate_envelope(deletion, None)
+    accept(engine, envelope, ref, deletion, datetime.now(UTC))
+    process_event(engine, feed.rules, "del_1")
+    with engine.connect() as conn:
+        spent = conn.execute(sa.select(tables.budgets.c.count, tables.budgets.c.points)).one()
+    assert tuple(spent) == (0, 0)
+    assert decision(feed.send(at=NOON + timedelta(hours=2), id="int_3")) == ("fired", None, [10])
+    assert feed.points() == 10
