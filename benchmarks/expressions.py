@@ -279,7 +279,7 @@ def names_for(data: dict[str, Any]) -> dict[str, Any]:
     return {
         **context.event_names(event),
         **context.time_names(occurred, zone),
-        **context.member_names(member, {}, occurred, zone),
+        **context.member_names(member, {}, occurred),
     }
 
 

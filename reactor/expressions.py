@@ -37,7 +37,7 @@ from reactor.expression_helpers import (
     kind,
 )
 from reactor.expression_operators import OPERATORS
-from reactor.records import Record, freeze, thaw, weight
+from reactor.records import Record, freeze, list_weight, thaw, weight
 
 __all__ = [
     "HELPERS",
@@ -208,6 +208,10 @@ class _Evaluator(SimpleEval):  # type: ignore[misc]  # simpleeval ships no type 
             )
 
     def _weigh(self, value: Any) -> int:
+        if type(value) is tuple:
+            known = self.weights.get(id(value))
+            if known is not None:
+                return known[1]
         if type(value) is tuple and len(value) > 64:
             # Weighing a list walks it, so a big one is weighed once per evaluation. The memo
             # holds the tuple too, so its id cannot be reused by another while we run.
@@ -246,14 +250,23 @@ class _Evaluator(SimpleEval):  # type: ignore[misc]  # simpleeval ships no type 
             return None
         if type(value) is not Record:
             raise EvaluationError(f"cannot read attribute '{node.attr}' of {kind(value)}")
-        return value[node.attr]
+        return self._read(value, node.attr)
+
+    def _read(self, record: Record, key: Any) -> Any:
+        item = record[key]
+        if type(item) is tuple:
+            # Its weight was taken when the data was frozen: remember it for this evaluation.
+            heavy = list_weight(record, key)
+            if heavy is not None:
+                self.weights[id(item)] = (item, heavy)
+        return item
 
     def _eval_subscript(self, node: ast.Subscript) -> Any:
         container, key = self._eval(node.value), self._eval(node.slice)
         if container is None:
             return None  # as for attributes: reading into a missing mapping gives None
         if type(container) is Record:
-            return container[key]
+            return self._read(container, key) if isinstance(key, str) else None
         if type(container) not in (tuple, str):
             raise EvaluationError(f"cannot read [{key!r}] of {kind(container)}")
         if type(key) is not int:

@@ -18,23 +18,31 @@ class Record:
     ``event.items`` is the field "items", never a dict method.
     """
 
-    __slots__ = ("_data", "_hash", "_weight")
+    __slots__ = ("_data", "_hash", "_list_weights", "_weight")
     _data: dict[str, Any]
     _hash: int | None
     _weight: int
+    _list_weights: dict[str, int]
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         frozen: dict[str, Any] = {}
+        lists: dict[str, int] = {}
         total = RECORD_WEIGHT + len(data)
         for key, value in data.items():
             if not isinstance(key, str):
                 raise TypeError(f"Record keys must be str, not {type(key).__name__}")
             frozen[key] = item = freeze(value)
-            if type(item) is not str:  # text inside data is compared, not scanned: see weight
+            if type(item) is tuple:
+                # Weighed once here; walking a deep list again per read cost far more than
+                # the work units it is charged (see list_weight).
+                lists[key] = heavy = weight(item)
+                total += heavy
+            elif type(item) is not str:  # text in data is compared, not scanned: see weight
                 total += weight(item)
         object.__setattr__(self, "_data", frozen)
         object.__setattr__(self, "_hash", None)
         object.__setattr__(self, "_weight", total)  # cached: a Record never changes
+        object.__setattr__(self, "_list_weights", lists)
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names that are not slots. Probes such as copy's __deepcopy__ or
@@ -78,6 +86,11 @@ class Record:
     def __reduce__(self) -> tuple[type[Record], tuple[dict[str, Any]]]:
         # Lets copy, deepcopy and pickle rebuild a Record despite __setattr__ refusing.
         return (Record, (self._data,))
+
+
+def list_weight(record: Record, key: str) -> int | None:
+    """The weight of the list ``record[key]``, as computed when the record was frozen."""
+    return record._list_weights.get(key)
 
 
 def freeze(value: Any) -> Any:
