@@ -117,7 +117,7 @@ def evaluate(
     periods = {a.id: (a.period, a.timezone) for a in rules.achievements.values()}
     member_names = context.member_names(member, periods, event.occurred_at)
     current = Past(event.id, event.type, event.occurred_at, event.data)
-    scopes: dict[ZoneInfo, tuple[dict[str, Any], History]] = {}
+    scopes: dict[ZoneInfo, tuple[dict[str, Any], History, dict[str, Callable[..., Any]]]] = {}
     decisions = []
     for rule in matching:
         scope = scopes.get(rule.timezone)
@@ -129,13 +129,19 @@ def evaluate(
                 **member_names,
             }
             history = History(current, state.history, rule.timezone)
-            scope = scopes[rule.timezone] = (names, history)
+            functions = {**context.IMPLEMENTATIONS, **history.functions()}
+            scope = scopes[rule.timezone] = (names, history, functions)
         decisions.append(_decide(rule, event, state, *scope))
     return decisions
 
 
 def _decide(
-    rule: Rule, event: EventFacts, state: State, names: dict[str, Any], history: History
+    rule: Rule,
+    event: EventFacts,
+    state: State,
+    names: dict[str, Any],
+    history: History,
+    functions: dict[str, Callable[..., Any]],
 ) -> Decision:
     def decision(outcome: Outcome, reason: str | None, **kw: Any) -> Decision:
         return Decision(rule.id, rule.version, outcome, reason, details=details, **kw)
@@ -148,7 +154,6 @@ def _decide(
     # decision lists the calls its own rule made.
     calls: dict[str, Any] = {}
     history.calls = calls
-    functions = {**context.IMPLEMENTATIONS, **history.functions()}
     try:
         if rule.when is not None:
             matched = rule.when.evaluate(names, functions)

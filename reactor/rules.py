@@ -130,6 +130,7 @@ class RuleSet:
     version: str
     _by_type: dict[str, tuple[Rule, ...]] = field(repr=False, compare=False)
     _by_id: dict[str, Rule] = field(repr=False, compare=False)
+    _reads_member: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(
@@ -177,7 +178,10 @@ class RuleSet:
 
     def reads_member(self, event_type: str) -> bool:
         """Whether any rule this type triggers reads ``member``: else it need not be loaded."""
-        return any(rule.reads_member for rule in self.for_event(event_type))
+        readers = self._reads_member
+        if event_type not in readers:
+            readers[event_type] = any(rule.reads_member for rule in self.for_event(event_type))
+        return readers[event_type]
 
     def rule(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
