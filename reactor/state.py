@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Executable, and_, bindparam, func, or_, select
@@ -128,7 +129,11 @@ class DatabaseState:
             raise PermanentError(f"history query failed: {exc.orig}") from exc
 
 
+@lru_cache(maxsize=100_000)
 def _data(event_id: str, payload: str) -> dict[str, object]:
+    """The event's data, parsed once per process: a stored payload never changes, and history
+    reads the same events again for every later event of the member. Read-only by contract:
+    history functions only read it (expressions see frozen copies)."""
     try:
         data = json.loads(payload)["data"]
     except (ValueError, KeyError, TypeError) as exc:
