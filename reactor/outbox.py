@@ -17,14 +17,15 @@ from typing import Any, Literal
 import httpx
 import structlog
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from reactor import tables
 from reactor.db import is_unavailable, reader
 from reactor.errors import TransientError
+from reactor.inserts import insert_once
 from reactor.signatures import sign
 from reactor.strictjson import canonical_json
+from reactor.sweeper import claim_pending
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +78,7 @@ def write(
         "created_at": now,
         "next_attempt_at": now,
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(tables.outbox).values(**values).on_conflict_do_nothing())
+    insert_once(conn, tables.outbox, values)
     return ntf_id
 
 
@@ -90,31 +90,8 @@ def due(engine: Engine, *, now: datetime | None = None, batch: int = 500) -> lis
     The caller enqueues the returned ids.
     """
     now = now or datetime.now(UTC)
-    outbox = tables.outbox
-    with reader(engine).connect() as conn:
-        ready = conn.execute(
-            select(outbox.c.id, outbox.c.next_attempt_at)
-            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(batch)
-        ).all()
-    if not ready:
-        return []
-    claimed = []
-    with engine.begin() as conn:
-        for ntf_id, next_attempt_at in ready:
-            moved = conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id == ntf_id,
-                    outbox.c.status == "pending",
-                    outbox.c.next_attempt_at == next_attempt_at,
-                )
-                .values(next_attempt_at=now + CLAIM)
-            )
-            if moved.rowcount == 1:
-                claimed.append(ntf_id)
-    return claimed
+    clock = tables.outbox.c.next_attempt_at
+    return claim_pending(engine, tables.outbox, clock, clock <= now, now + CLAIM, batch)
 
 
 class Deliverer:

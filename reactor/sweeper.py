@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Column, ColumnElement, Engine, Table, select, update
 
 from reactor import tables
 from reactor.db import reader
@@ -35,33 +35,48 @@ def sweep(
     """
     now = now or datetime.now(UTC)
     events = tables.events
-    with reader(engine).connect() as conn:
-        stale = conn.execute(
-            select(events.c.id, events.c.enqueued_at)
-            .where(events.c.status == "pending", events.c.enqueued_at < now - older_than)
-            .order_by(events.c.enqueued_at)
-            .limit(batch)
-        ).all()
-    if not stale:
+    clock = events.c.enqueued_at
+    claimed = claim_pending(engine, events, clock, clock < now - older_than, now, batch)
+    if not claimed:
         return 0
-    claimed = []
-    with engine.begin() as conn:
-        for event_id, enqueued_at in stale:
-            moved = conn.execute(
-                update(events)
-                .where(
-                    events.c.id == event_id,
-                    events.c.status == "pending",
-                    events.c.enqueued_at == enqueued_at,
-                )
-                .values(enqueued_at=now)
-            )
-            if moved.rowcount == 1:
-                claimed.append(event_id)
     for event_id in claimed:
         enqueue(event_id)
     log.info("swept stale events", count=len(claimed))
     return len(claimed)
+
+
+def claim_pending(
+    engine: Engine,
+    table: Table,
+    clock: Column[datetime],
+    due: ColumnElement[bool],
+    moved_to: datetime,
+    batch: int,
+) -> list[str]:
+    """Claim up to ``batch`` pending rows that are ``due``, oldest ``clock`` first.
+
+    Each row is claimed by moving its ``clock`` to ``moved_to`` only if it still holds the value
+    we read (a compare-and-set), so several sweepers never all claim the same row.
+    """
+    with reader(engine).connect() as conn:
+        ready = conn.execute(
+            select(table.c.id, clock)
+            .where(table.c.status == "pending", due)
+            .order_by(clock, table.c.id)
+            .limit(batch)
+        ).all()
+    claimed = []
+    if ready:
+        with engine.begin() as conn:
+            for row_id, seen in ready:
+                moved = conn.execute(
+                    update(table)
+                    .where(table.c.id == row_id, table.c.status == "pending", clock == seen)
+                    .values({clock.name: moved_to})
+                )
+                if moved.rowcount == 1:
+                    claimed.append(row_id)
+    return claimed
 
 
 def requeue_all(engine: Engine, enqueue: Callable[[str], None]) -> int:

@@ -32,6 +32,26 @@ def _service_url(variable: str) -> str:
     return url
 
 
+#: Tests that take ``database_url`` or ``engine`` run on SQLite and, where it is, Postgres.
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated database of this test's own: SQLite, then Postgres."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on ``database_url``, disposed before the database is dropped."""
+    from reactor.db import make_engine
+
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
     """A rules folder with one rule: every interaction.created earns 1 point."""

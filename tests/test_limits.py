@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,18 +19,7 @@ from reactor.queries import event_view
 from reactor.ruleset import RuleSet, load_rules
 from tests.support import interaction
 
-DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 NOON = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)  # a Monday
-
-
-@pytest.fixture(params=DATABASES)
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    from reactor.db import make_engine
-
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def rules(tmp_path: Path, text: str) -> RuleSet:
@@ -63,6 +51,18 @@ class Feed:
         view = event_view(self.engine, event_id)
         assert view is not None
         return view
+
+    def delete(self, interaction_id: str, member: str = "m1") -> None:
+        """Store and process an interaction.deleted for ``interaction_id``."""
+        self.count += 1
+        document = {
+            "id": f"del_{self.count}",
+            "type": "interaction.deleted",
+            "data": {**interaction("x", member)["data"], "id": interaction_id},
+        }
+        envelope, ref = validate_envelope(document, None)
+        accept(self.engine, envelope, ref, document, datetime.now(UTC))
+        process_event(self.engine, self.rules, document["id"])
 
     def points(self, member: str = "m1") -> int:
         with self.engine.connect() as conn:
@@ -201,14 +201,7 @@ def test_deleted_interactions_no_longer_count(engine: sa.Engine, tmp_path: Path)
         ),
     )
     feed.send(at=NOON, id="int_1")
-    deletion = {
-        "id": "del_1",
-        "type": "interaction.deleted",
-        "data": {**interaction("x", "m1")["data"], "id": "int_1"},
-    }
-    envelope, ref = validate_envelope(deletion, None)
-    accept(engine, envelope, ref, deletion, datetime.now(UTC))
-    process_event(engine, feed.rules, "del_1")
+    feed.delete("int_1")
     assert decision(feed.send(at=NOON + timedelta(hours=1), id="int_2"))[0] == "skipped"
     assert decision(feed.send(at=NOON + timedelta(hours=2), id="int_3"))[0] == "fired"
 
@@ -258,14 +251,7 @@ def test_a_reversed_award_frees_its_place_under_limits_and_budgets(
     )
     assert decision(feed.send(at=NOON, id="int_1")) == ("fired", None, [10])
     assert decision(feed.send(at=NOON + timedelta(hours=1), id="int_2"))[1] == "limit_reached"
-    deletion = {
-        "id": "del_1",
-        "type": "interaction.deleted",
-        "data": {**interaction("x", "m1")["data"], "id": "int_1"},
-    }
-    envelope, ref = validate_envelope(deletion, None)
-    accept(engine, envelope, ref, deletion, datetime.now(UTC))
-    process_event(engine, feed.rules, "del_1")
+    feed.delete("int_1")
     with engine.connect() as conn:
         spent = conn.execute(sa.select(tables.budgets.c.count, tables.budgets.c.points)).one()
     assert tuple(spent) == (0, 0)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from reactor.db import make_engine
 from reactor.tables import metadata
 
-DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.mark.parametrize("database", DATABASES)
-def test_the_migrated_schema_matches_the_declared_tables(
-    request: pytest.FixtureRequest, database: str
-) -> None:
+def test_the_migrated_schema_matches_the_declared_tables(engine: sa.Engine) -> None:
     """`reactor db upgrade` builds exactly what reactor/tables.py declares."""
-    url = request.getfixturevalue("sqlite_url" if database == "sqlite" else "postgres_url")
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            differences = compare_metadata(context, metadata)
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
     assert differences == []
 
 

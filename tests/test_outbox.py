@@ -18,23 +18,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
 from reactor import outbox, tables
-from reactor.db import make_engine
 from reactor.outbox import Deliverer, DeliveryFailed
 from reactor.signatures import WebhookVerifier
 from reactor.strictjson import canonical_json
 from tests.support import serve_app
 
-DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SECRET = "whsec_c2VjcmV0LWtleS1mb3Itb3V0Ym91bmQtdGVzdHM="
-
-
-@pytest.fixture(params=DATABASES)
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @dataclass

@@ -17,15 +17,12 @@ from reactor.sweeper import requeue_all
 from tests.conftest import make_settings
 from tests.support import store, wait_for
 
-DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.fixture(params=DATABASES)
-def runtime(request: pytest.FixtureRequest, rules_dir: Path) -> Iterator[Runtime]:
+@pytest.fixture
+def runtime(database_url: str, rules_dir: Path) -> Iterator[Runtime]:
     """An embedded runtime whose lock waits are short and whose retries come quickly."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     settings = make_settings(
-        database_url=url,
+        database_url=database_url,
         rules_path=rules_dir,
         lock_timeout_ms=200,
         min_backoff_ms=100,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from reactor import tables
@@ -17,16 +15,7 @@ from reactor.sweeper import sweep
 from tests.conftest import make_settings
 from tests.support import store, wait_for
 
-DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=DATABASES)
-def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def test_only_events_pending_past_the_timeout_are_enqueued(engine: sa.Engine) -> None:
