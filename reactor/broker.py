@@ -40,6 +40,21 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     raise ConfigError(f"REACTOR_BROKER_URL {url!r} is not a redis:// or amqp:// URL")
 
 
+def waiting(broker: dramatiq.Broker, queue: str) -> int | None:
+    """How many messages wait in ``queue`` for a worker, or None when the broker cannot say."""
+    try:
+        if isinstance(broker, StubBroker):
+            return int(broker.queues[queue].qsize())
+        client = getattr(broker, "client", None)
+        if client is not None and hasattr(broker, "namespace"):  # RedisBroker's list of ids
+            return int(client.llen(f"{broker.namespace}:{queue}"))
+        if hasattr(broker, "get_queue_message_counts"):  # RabbitmqBroker
+            return int(broker.get_queue_message_counts(queue)[0])
+    except Exception:
+        return None
+    return None
+
+
 class Hooks(Middleware):
     """Runs Reactor's start and stop hooks inside each worker process (e.g. the sweeper)."""
 

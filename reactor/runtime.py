@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import Engine
 
 from reactor import metrics, outbox
-from reactor.broker import Hooks, make_broker
+from reactor.broker import Hooks, make_broker, waiting
 from reactor.config import Settings
 from reactor.db import make_engine
 from reactor.errors import ConfigError, PermanentError, TransientError
@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 
 QUEUE = "events"
 NOTIFICATIONS = "notifications"
+#: Events the sweeper re-enqueues per pass; a queue backlog larger than this skips the pass.
+SWEEP_BATCH = 1000
 
 
 class Runtime:
@@ -45,12 +47,7 @@ class Runtime:
             rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
         )
         self.broker = broker or make_broker(settings)
-        stale = timedelta(seconds=settings.sweep_after_seconds)
-        self.sweeper = Periodic(
-            "sweeper",
-            settings.sweep_interval_seconds,
-            lambda: sweep(self.engine, self.enqueue, stale),
-        )
+        self.sweeper = Periodic("sweeper", settings.sweep_interval_seconds, self.sweep_once)
         self.watcher = RulesWatcher(
             settings.rules_path,
             settings.timezone,
@@ -117,6 +114,20 @@ class Runtime:
         with structlog.contextvars.bound_contextvars(notification_id=notification_id):
             result = self.deliverer.deliver(notification_id)
             log.info("notification handled", result=result)
+
+    def sweep_once(self) -> int:
+        """One sweeper pass, skipped while a backlog waits in the queue.
+
+        During a backlog, events wait longer than the sweep timeout although their messages
+        are queued; sending them again would only add duplicate work. A lost message is found
+        once the backlog drains.
+        """
+        backlog = waiting(self.broker, QUEUE)
+        if backlog is not None and backlog > SWEEP_BATCH:
+            log.info("sweep skipped: the queue has a backlog", waiting=backlog)
+            return 0
+        stale = timedelta(seconds=self.settings.sweep_after_seconds)
+        return sweep(self.engine, self.enqueue, stale, batch=SWEEP_BATCH)
 
     def enqueue(self, event_id: str) -> None:
         """Ring the doorbell for a stored event."""

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from reactor import tables
@@ -87,3 +88,44 @@ def test_a_restarted_embedded_reactor_processes_what_a_crash_left_pending(
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.ledger)).scalar() == 5
     engine.dispose()
+
+
+def test_a_sweep_waits_while_a_backlog_is_queued(sqlite_url: str, rules_dir: Path) -> None:
+    """With more messages waiting than one sweep sends, stale events are not sent again."""
+    from reactor.runtime import SWEEP_BATCH
+
+    runtime = Runtime(
+        make_settings(database_url=sqlite_url, rules_path=rules_dir, sweep_after_seconds=0.01)
+    )
+    try:
+        store(runtime.engine, "stale", at=T0)
+        for n in range(SWEEP_BATCH + 1):
+            runtime.enqueue(f"queued-{n}")  # nobody consumes: a backlog
+        assert runtime.sweep_once() == 0
+        runtime.broker.flush_all()  # the backlog is gone (worked off, or lost)
+        assert runtime.sweep_once() == 1
+    finally:
+        runtime.stop()
+
+
+@pytest.mark.redis
+def test_the_redis_backlog_is_measured(
+    redis_url: str, queue_namespace: str, sqlite_url: str, rules_dir: Path
+) -> None:
+    """On Redis the waiting count is the length of Dramatiq's queue list."""
+    from reactor.broker import waiting
+
+    runtime = Runtime(
+        make_settings(
+            database_url=sqlite_url,
+            rules_path=rules_dir,
+            broker_url=redis_url,
+            queue_namespace=queue_namespace,
+        )
+    )
+    try:
+        for n in range(3):
+            runtime.enqueue(f"queued-{n}")
+        assert waiting(runtime.broker, "events") == 3
+    finally:
+        runtime.stop()
