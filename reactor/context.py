@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from reactor.envelope import INTERACTION_FIELDS
 from reactor.expressions import HELPER_IMPLS, HELPERS, FunctionSpec, Record, freeze
-from reactor.history import HISTORY_FUNCTIONS
+from reactor.history_checks import HISTORY_FUNCTIONS
 from reactor.periods import period_key
 
 TIME_NAMES = ("hour", "weekday", "day", "month", "year")

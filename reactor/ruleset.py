@@ -17,7 +17,7 @@ from reactor import context
 from reactor.envelope import INTERACTION_FIELDS
 from reactor.errors import ExpressionError, Problem, RuleError, did_you_mean
 from reactor.expressions import Expression, compile_expression
-from reactor.history import HISTORY_FUNCTIONS, check_call
+from reactor.history_checks import HISTORY_FUNCTIONS, check_call
 from reactor.periods import parse_duration
 from reactor.rule_models import AchievementSpec, BenefitSpec, RuleFile, RuleSpec
 from reactor.rules import (

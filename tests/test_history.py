@@ -12,7 +12,8 @@ import pytest
 
 from reactor.errors import EvaluationError
 from reactor.expressions import HELPERS, compile_expression
-from reactor.history import HISTORY_FUNCTIONS, LOOKBACK, History, Past, check_call
+from reactor.history import LOOKBACK, History, Past
+from reactor.history_checks import HISTORY_FUNCTIONS, check_call
 
 MELBOURNE = ZoneInfo("Australia/Melbourne")
 BERLIN = ZoneInfo("Europe/Berlin")
