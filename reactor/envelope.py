@@ -7,7 +7,9 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -23,6 +25,28 @@ EventType = Annotated[
     StringConstraints(max_length=100, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"),
 ]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+def _plausible_time(moment: datetime) -> datetime:
+    """Event times in UTC, between 1970 and 2999: beyond them a time zone shift overflows
+    Python's datetime, and no interaction happened then anyway."""
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of range") from None
+    if not 1970 <= utc.year <= 2999:
+        raise ValueError("time must be between 1970 and 2999")
+    return utc
+
+
+def _not_a_bool(value: Any) -> Any:
+    # JSON true would otherwise pass as the signal 1.
+    if isinstance(value, bool):
+        raise ValueError("signal is -1, 0 or 1, not a boolean")
+    return value
+
+
+EventTime = Annotated[datetime, AfterValidator(_plausible_time)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
@@ -87,7 +111,7 @@ class Interaction(MemberRef):
     id: Id | None = None
     action: Action
     channel: Channel
-    signal: Literal[-1, 0, 1]
+    signal: Annotated[Literal[-1, 0, 1], BeforeValidator(_not_a_bool)]
     name: ShortText
     namespace: ShortText
     description: Text | None = None
@@ -95,7 +119,7 @@ class Interaction(MemberRef):
     duration: Annotated[float, Field(ge=0, le=10**9)] | None = None
     latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
     longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
-    interacted_at: datetime | None = None
+    interacted_at: EventTime | None = None
     interacted_type: ShortText | None = None
     interacted_id: ShortText | None = None
     tags: Annotated[list[ShortText], Field(max_length=100)] | None = None
@@ -119,7 +143,7 @@ class Envelope(BaseModel):
 
     id: Id
     type: EventType
-    created_at: datetime | None = None
+    created_at: EventTime | None = None
     data: dict[str, Any]
 
     @property

@@ -126,6 +126,8 @@ def _deep(levels: int) -> bytes:
     return b'{"id":"e","type":"interaction.created","data":' + b"[" * levels + b"]" * levels + b"}"
 
 
+MEMBER = {"profile_id": "m1"}
+
 BAD_INPUTS = [
     # (id, content-type, body, status, error code)
     (
@@ -201,6 +203,34 @@ BAD_INPUTS = [
         encode(interaction("e", description="x" * 5000)),
         413,
         "payload_too_large",
+    ),
+    (
+        "time-overflows",
+        "application/json",
+        encode(interaction("e", interacted_at="0001-01-01T00:00:00+14:00")),
+        422,
+        "invalid_event",
+    ),
+    (
+        "time-far-future",
+        "application/json",
+        encode(interaction("e", interacted_at="9999-12-31T23:59:59-14:00")),
+        422,
+        "invalid_event",
+    ),
+    (
+        "created-at-1900",
+        "application/json",
+        encode({"id": "e", "type": "x.y", "created_at": "1900-01-01T00:00:00Z", "data": MEMBER}),
+        422,
+        "invalid_event",
+    ),
+    (
+        "signal-true",
+        "application/json",
+        encode(interaction("e", signal=True)),
+        422,
+        "invalid_event",
     ),
 ]
 
