@@ -25,6 +25,9 @@ from reactor.rules import GivePoints, IssueBenefit, Progress, Rule, RuleSet
 
 Outcome = Literal["fired", "skipped", "error"]
 
+#: The most points (or achievement progress) one effect can give.
+MAX_AMOUNT = 10**12
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -197,6 +200,9 @@ def _effects(
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             kind = "positive" if minimum > 0 else "non-negative"
             raise EvaluationError(f"{what} must be a {kind} whole number, got {value!r}")
+        if value > MAX_AMOUNT:
+            # Ledger and progress columns are 64-bit; no campaign means a trillion points.
+            raise EvaluationError(f"{what} must be at most {MAX_AMOUNT:,}, got {value:,}")
         return value
 
     awards: list[Award] = []

@@ -115,6 +115,12 @@ OUTCOMES = [
     ),
     ("float-points", rule(None, '"duration / 7"'), {"duration": 10}, ("error", None, [])),
     ("division-by-zero", rule(None, '"10 // (signal - 1)"'), {}, ("error", "division by zero", [])),
+    (
+        "points-too-large",
+        rule(None, '"data.big"'),
+        {"big": 10**20},
+        ("error", "points must be at most 1,000,000,000,000, got 100,000,000,000,000,000,000", []),
+    ),
 ]
 
 
