@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from reactor import tables
+from reactor.errors import TransientError
 
 
 def normalise_url(url: str) -> str:
@@ -82,6 +85,17 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, OperationalError)
+
+
+@contextmanager
+def unavailable_is_transient() -> Iterator[None]:
+    """Turn "the database is down or busy" into ``TransientError``, which the worker retries."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if is_unavailable(exc):
+            raise TransientError(f"database unavailable: {exc.orig}") from exc
+        raise
 
 
 def ping(engine: Engine) -> None:

@@ -17,10 +17,9 @@ from typing import Any, Literal
 import httpx
 import structlog
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.exc import DBAPIError
 
 from reactor import tables
-from reactor.db import is_unavailable, reader
+from reactor.db import reader, unavailable_is_transient
 from reactor.errors import TransientError
 from reactor.inserts import insert_once
 from reactor.signatures import sign
@@ -123,12 +122,8 @@ class Deliverer:
         ``TransientError`` when the database is unavailable. A delivered row is never resent.
         """
         now = now or datetime.now(UTC)
-        try:
+        with unavailable_is_transient():
             return self._deliver(notification_id, now)
-        except DBAPIError as exc:
-            if is_unavailable(exc):
-                raise TransientError(f"database unavailable: {exc.orig}") from exc
-            raise
 
     def _deliver(self, ntf_id: str, now: datetime) -> Delivery:
         outbox = tables.outbox

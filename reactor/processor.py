@@ -9,11 +9,11 @@ from typing import Any, Literal
 
 import structlog
 from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from reactor import tables
 from reactor.context import EventFacts, MemberFacts
-from reactor.db import is_unavailable
+from reactor.db import unavailable_is_transient
 from reactor.engine import Decision, evaluate
 from reactor.errors import PermanentError, TransientError
 from reactor.reversals import is_tombstoned, reverse
@@ -49,15 +49,15 @@ def process_event(
     """
     try:
         # _process binds the member id once it knows it; leaving this block unbinds it.
-        with structlog.contextvars.bound_contextvars(member_id=None), engine.begin() as conn:
+        with (
+            unavailable_is_transient(),
+            structlog.contextvars.bound_contextvars(member_id=None),
+            engine.begin() as conn,
+        ):
             return _process(conn, rules, event_id, notify)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
         raise TransientError(f"concurrent write: {exc.orig}") from exc
-    except DBAPIError as exc:
-        if is_unavailable(exc):
-            raise TransientError(f"database unavailable: {exc.orig}") from exc
-        raise
 
 
 # Built once: constructing and compiling a statement per call cost more than running it.

@@ -13,9 +13,9 @@ from sqlalchemy.exc import DBAPIError
 
 from reactor import tables
 from reactor.context import EventFacts
-from reactor.db import is_unavailable
+from reactor.db import unavailable_is_transient
 from reactor.engine import Usage
-from reactor.errors import PermanentError, TransientError
+from reactor.errors import PermanentError
 from reactor.history import Past
 from reactor.inserts import insert_once
 from reactor.rules import Rule
@@ -122,10 +122,9 @@ class DatabaseState:
         # Called from inside expression evaluation: a database failure must reach the worker
         # as retryable, not be recorded as the rule's own error.
         try:
-            return self.conn.execute(statement, params)
+            with unavailable_is_transient():
+                return self.conn.execute(statement, params)
         except DBAPIError as exc:
-            if is_unavailable(exc):
-                raise TransientError(f"database unavailable: {exc.orig}") from exc
             raise PermanentError(f"history query failed: {exc.orig}") from exc
 
 
