@@ -307,7 +307,7 @@ class TimedState:
 def evaluate_only(engine: sa.Engine, rules: RuleSet, event_id: str) -> tuple[float, TimedState]:
     """Milliseconds ``evaluate`` took for the pending event, and its state with query times.
 
-    Built as ``processor._process`` builds it, in a transaction rolled back afterwards (the
+    Built as ``processor.process_stored`` builds it, in a transaction rolled back afterwards (the
     budget rows ``budget_usage`` creates and locks go with it).
     """
     with engine.connect() as conn:

@@ -35,19 +35,27 @@ def accept(
 
     Raises ``InputError`` (409) when the id was seen with a different body; nothing is written.
     """
-    payload = canonical_json(document)
     try:
         with engine.begin() as conn:
-            return _insert(conn, envelope, member, received_at, payload)
-    except _Seen as seen:
+            return store(conn, envelope, member, document, received_at)
+    except Duplicate as seen:
         return seen.receipt
 
 
-class _Seen(Exception):
-    """Rolls back whatever a duplicate's transaction wrote (a member it would have created)."""
+class Duplicate(Exception):
+    """Raised by ``store`` for an event already in the inbox; it must roll back its transaction
+    (which undoes a member the duplicate would have created)."""
 
     def __init__(self, receipt: Receipt) -> None:
         self.receipt = receipt
+
+
+def store(
+    conn: Connection, envelope: Envelope, member: MemberRef, document: object, received_at: datetime
+) -> Receipt:
+    """``accept`` inside the caller's transaction, which the caller commits (or, on
+    ``Duplicate`` or ``InputError``, rolls back)."""
+    return _insert(conn, envelope, member, received_at, canonical_json(document))
 
 
 def _insert(
@@ -80,7 +88,7 @@ def _insert(
         return Receipt(envelope.id, "accepted")
     found = _existing(conn, envelope.id, dedupe_key, body_hash)  # raises 409, rolling back
     assert found is not None, "an insert conflicted with a row that is not there"
-    raise _Seen(found)
+    raise Duplicate(found)
 
 
 _BODY_HASH = select(tables.events.c.body_hash).where(tables.events.c.id == bindparam("event_id"))

@@ -8,22 +8,23 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
+
+from reactor.statements import Statement
 
 
 def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> Any | None:
     """Insert unless a unique key already holds the row; the new primary key, or None."""
     statement = _statement(conn.dialect.name, table, tuple(sorted(values)))
-    row = conn.execute(statement, dict(values)).first()
+    row = statement.first(conn, values)
     return None if row is None else row[0]
 
 
 @cache
-def _statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Insert:
+def _statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Statement:
     # Built once per table and column set: building it per row cost more than running it.
     # Only the postgresql and sqlite dialects have on_conflict_do_nothing.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values: dict[str, Any] = {column: bindparam(column) for column in columns}
     statement = insert(table).values(values).on_conflict_do_nothing()
     # rowcount is -1 for inserts under psycopg 3; RETURNING says for sure.
-    return statement.returning(*table.primary_key.columns)
+    return Statement(statement.returning(*table.primary_key.columns))

@@ -8,7 +8,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from reactor import tables
@@ -16,10 +27,11 @@ from reactor.context import EventFacts, MemberFacts
 from reactor.db import unavailable_is_transient
 from reactor.engine import Decision, evaluate
 from reactor.errors import PermanentError, TransientError
-from reactor.reversals import is_tombstoned, reverse
+from reactor.reversals import reverse
 from reactor.rewards import Effects
 from reactor.ruleset import RuleSet
 from reactor.state import DatabaseState
+from reactor.statements import Statement
 
 log = structlog.get_logger(__name__)
 
@@ -48,13 +60,8 @@ def process_event(
     again may help and ``PermanentError`` when it cannot.
     """
     try:
-        # _process binds the member id once it knows it; leaving this block unbinds it.
-        with (
-            unavailable_is_transient(),
-            structlog.contextvars.bound_contextvars(member_id=None),
-            engine.begin() as conn,
-        ):
-            return _process(conn, rules, event_id, notify)
+        with unavailable_is_transient(), engine.begin() as conn:
+            return process_stored(conn, rules, event_id, notify=notify)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
         raise TransientError(f"concurrent write: {exc.orig}") from exc
@@ -62,16 +69,43 @@ def process_event(
 
 # Built once: constructing and compiling a statement per call cost more than running it.
 _events = tables.events
-_EVENT = select(_events).where(_events.c.id == bindparam("event_id"))
+_deletion = _events.alias("deletion")
+_EVENT = Statement(
+    select(
+        # What processing reads; every column costs a little on every event.
+        _events.c.id,
+        _events.c.type,
+        _events.c.member_id,
+        _events.c.interaction_id,
+        _events.c.payload,
+        _events.c.status,
+        _events.c.received_at,
+        _events.c.occurred_at,
+        _events.c.deleted_at,
+        # Whether a deletion of the event's interaction was already processed (a tombstone: the
+        # deletion arrived first), read with the event, under the same member lock, in one trip.
+        # Found by its unique dedupe key: given the type and status to match instead, SQLite
+        # (which keeps no statistics) chose the status index and scanned every processed event.
+        exists()
+        .where(
+            _deletion.c.dedupe_key == literal("interaction.deleted ") + _events.c.interaction_id,
+            _deletion.c.member_id == _events.c.member_id,
+            _deletion.c.status == "processed",
+        )
+        .label("tombstoned"),
+    ).where(_events.c.id == bindparam("event_id"))
+)
 _LOCK = (
     select(tables.members.c.id)
     .where(tables.members.c.id == bindparam("member_id"))
     .with_for_update()
 )
-_BALANCE = select(func.coalesce(func.sum(tables.ledger.c.points), 0)).where(
-    tables.ledger.c.member_id == bindparam("member_id")
+_BALANCE = Statement(
+    select(func.coalesce(func.sum(tables.ledger.c.points), 0).label("points")).where(
+        tables.ledger.c.member_id == bindparam("member_id")
+    )
 )
-_DONE = (
+_DONE = Statement(
     update(_events)
     .where(_events.c.id == bindparam("event_id"))
     .values(
@@ -81,30 +115,55 @@ _DONE = (
         error=None,
     )
 )
-_DELETED = (
+_DELETED = Statement(
     update(_events).where(_events.c.id == bindparam("event_id")).values(deleted_at=bindparam("at"))
 )
-_PROGRESS = select(
-    tables.achievement_progress.c.achievement_id,
-    tables.achievement_progress.c.period,
-    tables.achievement_progress.c.progress,
-).where(tables.achievement_progress.c.member_id == bindparam("member_id"))
-_INSERT_DECISIONS = insert(tables.decisions)
+_PROGRESS = Statement(
+    select(
+        tables.achievement_progress.c.achievement_id,
+        tables.achievement_progress.c.period,
+        tables.achievement_progress.c.progress,
+    ).where(tables.achievement_progress.c.member_id == bindparam("member_id"))
+)
+_DECISION_COLUMNS = (
+    "event_id",
+    "position",
+    "rule_id",
+    "rule_version",
+    "outcome",
+    "reason",
+    "effects",
+    "details",
+)
+_INSERT_DECISIONS = Statement(
+    insert(tables.decisions).values({name: bindparam(name) for name in _DECISION_COLUMNS})
+)
+# One encoder: json.dumps with any option builds a new one per call, a few µs per decision.
+_encode = json.JSONEncoder(default=str).encode
 
 
-def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> Processed:
-    row = conn.execute(_EVENT, {"event_id": event_id}).one_or_none()
+def process_stored(
+    conn: Connection, rules: RuleSet, event_id: str, *, notify: bool = False
+) -> Processed:
+    """``process_event`` inside the caller's transaction, which the caller commits."""
+    row = _EVENT.one_or_none(conn, {"event_id": event_id})
     if row is None:
         return Processed("unknown")
     if row.status != "pending":
         return Processed(f"already_{row.status}")  # type: ignore[arg-type]
-    structlog.contextvars.bind_contextvars(member_id=row.member_id)
+    # Log lines while the event is processed carry its member; leaving the block unbinds it.
+    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
+        return _process(conn, rules, row, notify)
+
+
+def _process(conn: Connection, rules: RuleSet, row: Any, notify: bool) -> Processed:
+    event_id = row.id
     if conn.dialect.name != "sqlite":
         # Serialise the member's events (I3) with a row lock, then read again under it: another
         # worker may have finished this event meanwhile. SQLite's BEGIN IMMEDIATE already holds
         # the writer lock, so there the first read was under it.
         conn.execute(_LOCK, {"member_id": row.member_id}).one()
-        row = conn.execute(_EVENT, {"event_id": event_id}).one()
+        row = _EVENT.one(conn, {"event_id": event_id})
         if row.status != "pending":
             return Processed(f"already_{row.status}")  # type: ignore[arg-type]
     event = _facts(row)
@@ -114,14 +173,14 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
     if (
         interaction is not None
         and event.type != "interaction.deleted"
-        and (row.deleted_at is not None or is_tombstoned(conn, row.member_id, interaction))
+        and (row.deleted_at is not None or row.tombstoned)
     ):
         # Deleted before it was processed (or before it arrived): it earns nothing.
         decisions = [
             Decision(rule.id, rule.version, "skipped", "deleted")
             for rule in rules.for_event(event.type)
         ]
-        conn.execute(_DELETED, {"event_id": event_id, "at": now})
+        _DELETED.run(conn, {"event_id": event_id, "at": now})
     else:
         # The balance and achievements are read only when an expression will look at them.
         reads = rules.reads_member(event.type)
@@ -135,7 +194,7 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
         if event.type == "interaction.deleted" and interaction is not None:
             decisions.append(reverse(effects, interaction))
     _write_decisions(conn, event, decisions)
-    conn.execute(_DONE, {"event_id": event_id, "done_at": now, "version": rules.version})
+    _DONE.run(conn, {"event_id": event_id, "done_at": now, "version": rules.version})
     return Processed(
         "processed",
         row.member_id,
@@ -147,7 +206,7 @@ def _process(conn: Connection, rules: RuleSet, event_id: str, notify: bool) -> P
 
 def _achievements(conn: Connection, member_id: str) -> dict[str, dict[str, int]]:
     """The member's achievement progress, by achievement and period."""
-    rows = conn.execute(_PROGRESS, {"member_id": member_id}).all()
+    rows = _PROGRESS.rows(conn, {"member_id": member_id})
     found: dict[str, dict[str, int]] = {}
     for row in rows:
         found.setdefault(row.achievement_id, {})[row.period] = int(row.progress)
@@ -174,14 +233,14 @@ def _facts(row: Row[Any]) -> EventFacts:
 
 def balance(conn: Connection, member_id: str) -> int:
     """A member's points: always the sum of their ledger (I8)."""
-    return int(conn.execute(_BALANCE, {"member_id": member_id}).scalar_one())
+    return int(_BALANCE.one(conn, {"member_id": member_id}).points)
 
 
 def _write_decisions(conn: Connection, event: EventFacts, decisions: list[Decision]) -> None:
     if not decisions:
         return
-    conn.execute(
-        _INSERT_DECISIONS,
+    _INSERT_DECISIONS.run_many(
+        conn,
         [
             {
                 "event_id": event.id,
@@ -190,8 +249,8 @@ def _write_decisions(conn: Connection, event: EventFacts, decisions: list[Decisi
                 "rule_version": d.rule_version,
                 "outcome": d.outcome,
                 "reason": d.reason,
-                "effects": json.dumps(d.effects()),
-                "details": json.dumps(d.details, default=str),
+                "effects": _encode(d.effects()),
+                "details": _encode(d.details),
             }
             for position, d in enumerate(decisions)
         ],

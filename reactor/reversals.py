@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import select, update
 
 from reactor import tables
 from reactor.engine import Decision
@@ -21,24 +21,6 @@ from reactor.rewards import Effects, move_progress
 
 #: Decisions of this pseudo-rule record what a deletion reversed (rule ids cannot contain '.').
 REVERSAL = "reactor.reversal"
-
-
-# Only the interaction's own few events are read; type and status are checked here. (With
-# them in the WHERE clause SQLite, lacking statistics, chose the status index and scanned
-# every processed event.)
-_FOR_INTERACTION = select(tables.events.c.type, tables.events.c.status).where(
-    tables.events.c.member_id == bindparam("member_id"),
-    tables.events.c.interaction_id == bindparam("interaction_id"),
-)
-
-
-def is_tombstoned(conn: Connection, member_id: str, interaction_id: str) -> bool:
-    """True when a deletion of this interaction was already processed."""
-    params = {"member_id": member_id, "interaction_id": interaction_id}
-    return any(
-        row.type == "interaction.deleted" and row.status == "processed"
-        for row in conn.execute(_FOR_INTERACTION, params)
-    )
 
 
 def reverse(effects: Effects, interaction_id: str) -> Decision:

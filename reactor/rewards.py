@@ -20,6 +20,7 @@ from reactor.engine import Decision, Step
 from reactor.inserts import insert_once
 from reactor.periods import period_key
 from reactor.rules import Achievement, Rule, RuleSet
+from reactor.statements import Statement
 
 
 def stable_id(prefix: str, source: str) -> str:
@@ -190,7 +191,7 @@ class Effects:
             "budget_period": decision.budget_period,
             "spent": decision.points,
         }
-        self.conn.execute(_SPEND, params)
+        _SPEND.run(self.conn, params)
 
     def tell(self, kind: str, key: str, **data: Any) -> None:
         if self.notify:
@@ -212,14 +213,14 @@ _PROGRESS_KEY = (
     & (_progress.c.achievement_id == bindparam("key_achievement"))
     & (_progress.c.period == bindparam("key_period"))
 )
-_READ_PROGRESS = select(_progress.c.progress, _progress.c.level).where(_PROGRESS_KEY)
-_ADD_PROGRESS = (
+_READ_PROGRESS = Statement(select(_progress.c.progress, _progress.c.level).where(_PROGRESS_KEY))
+_ADD_PROGRESS = Statement(
     update(_progress)
     .where(_PROGRESS_KEY)
     .values(progress=_progress.c.progress + bindparam("by"), updated_at=bindparam("now"))
 )
-_SET_LEVEL = update(_progress).where(_PROGRESS_KEY).values(level=bindparam("new_level"))
-_SPEND = (
+_SET_LEVEL = Statement(update(_progress).where(_PROGRESS_KEY).values(level=bindparam("new_level")))
+_SPEND = Statement(
     update(tables.budgets)
     .where(
         tables.budgets.c.rule_id == bindparam("budget_rule"),
@@ -237,7 +238,7 @@ def move_progress(
 ) -> tuple[int, int]:
     """Add ``by`` to a member's progress; the new progress and the level reached before."""
     key = {"key_member": member_id, "key_achievement": achievement_id, "key_period": period}
-    row = conn.execute(_READ_PROGRESS, key).one_or_none()
+    row = _READ_PROGRESS.one_or_none(conn, key)
     if row is None:
         values = {
             "member_id": member_id,
@@ -249,7 +250,7 @@ def move_progress(
         }
         insert_once(conn, _progress, values)
         return by, 0
-    conn.execute(_ADD_PROGRESS, {**key, "by": by, "now": now})
+    _ADD_PROGRESS.run(conn, {**key, "by": by, "now": now})
     return int(row.progress) + by, int(row.level)
 
 
@@ -257,4 +258,4 @@ def set_level(
     conn: Connection, member_id: str, achievement_id: str, period: str, level: int
 ) -> None:
     key = {"key_member": member_id, "key_achievement": achievement_id, "key_period": period}
-    conn.execute(_SET_LEVEL, {**key, "new_level": level})
+    _SET_LEVEL.run(conn, {**key, "new_level": level})

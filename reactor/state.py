@@ -8,7 +8,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 
 from reactor import tables
@@ -19,6 +27,7 @@ from reactor.errors import PermanentError
 from reactor.history import Past
 from reactor.inserts import insert_once
 from reactor.rules import Rule
+from reactor.statements import Statement
 
 _events, _decisions, _ledger, _budgets = (
     tables.events,
@@ -27,19 +36,34 @@ _events, _decisions, _ledger, _budgets = (
     tables.budgets,
 )
 
-# Built once (see processor.py): these run for nearly every event.
-_HISTORY = (
-    select(_events.c.id, _events.c.type, _events.c.occurred_at, _events.c.payload)
-    .where(
-        _events.c.member_id == bindparam("member_id"),
-        _events.c.type.in_(bindparam("types", expanding=True)),
-        _events.c.occurred_at <= bindparam("until"),
-        _events.c.deleted_at.is_(None),
-        or_(_events.c.status == "processed", _events.c.id == bindparam("event_id")),
+
+def _history(one_type: bool, since: bool) -> Select[Any]:
+    # An expanding IN is rendered again for every execution; most calls want one type.
+    of_type = (
+        _events.c.type == bindparam("type")
+        if one_type
+        else _events.c.type.in_(bindparam("types", expanding=True))
     )
-    .order_by(_events.c.occurred_at, _events.c.id)
-)
-_HISTORY_SINCE = _HISTORY.where(_events.c.occurred_at >= bindparam("since"))
+    statement = (
+        select(_events.c.id, _events.c.type, _events.c.occurred_at, _events.c.payload)
+        .where(
+            _events.c.member_id == bindparam("member_id"),
+            of_type,
+            _events.c.occurred_at <= bindparam("until"),
+            _events.c.deleted_at.is_(None),
+            or_(_events.c.status == "processed", _events.c.id == bindparam("event_id")),
+        )
+        .order_by(_events.c.occurred_at, _events.c.id)
+    )
+    return statement.where(_events.c.occurred_at >= bindparam("since")) if since else statement
+
+
+# Built once (see processor.py): these run for nearly every event.
+_HISTORY = {
+    (one, since): Statement(_history(one, since))
+    for one in (True, False)
+    for since in (True, False)
+}
 _IN_PERIOD = and_(
     _events.c.member_id == bindparam("member_id"),
     _events.c.occurred_at >= bindparam("start"),
@@ -65,7 +89,11 @@ _GIVEN = (
         _ledger.c.rule_id == bindparam("rule_id"),
     )
 )
-_BUDGET = (
+# One trip for both: times fired and points given.
+_USAGE = Statement(
+    select(_FIRED.scalar_subquery().label("fired"), _GIVEN.scalar_subquery().label("given"))
+)
+_BUDGET = Statement(
     select(_budgets.c.count.label("times"), _budgets.c.points)
     .where(_budgets.c.rule_id == bindparam("rule_id"), _budgets.c.period == bindparam("period"))
     .with_for_update()
@@ -85,16 +113,18 @@ class DatabaseState:
 
     def history(self, types: frozenset[str], since: datetime | None) -> Sequence[Past]:
         """Seen events: processed ones by event time, plus the current one; deleted excluded."""
-        params = {
+        params: dict[str, Any] = {
             "member_id": self.event.member_id,
-            "types": sorted(types),
             "until": self.event.occurred_at,
             "event_id": self.event.id,
         }
-        if since is None:
-            rows = self._run(_HISTORY, params).all()
+        if since is not None:
+            params["since"] = since
+        if len(types) == 1:
+            (params["type"],) = types
         else:
-            rows = self._run(_HISTORY_SINCE, {**params, "since": since}).all()
+            params["types"] = sorted(types)
+        rows = self._rows(_HISTORY[len(types) == 1, since is not None], params)
         return [Past(row.id, row.type, row.occurred_at, _data(row.id, row.payload)) for row in rows]
 
     def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
@@ -107,23 +137,22 @@ class DatabaseState:
             "rule_id": rule.id,
             "kept": rule.on_revoke == "keep",
         }
-        fired = self._run(_FIRED, params).scalar_one()
-        points = self._run(_GIVEN, params).scalar_one()
-        return Usage(int(fired), int(points))
+        (row,) = self._rows(_USAGE, params)
+        return Usage(int(row.fired), int(row.given))
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:
         """The budget's row, locked until this transaction ends so no other worker overspends."""
         key = {"rule_id": rule_id, "period": period}
         insert_once(self.conn, _budgets, {**key, "count": 0, "points": 0})
-        row = self._run(_BUDGET, key).one()
+        (row,) = self._rows(_BUDGET, key)
         return Usage(int(row.times), int(row.points))
 
-    def _run(self, statement: Executable, params: dict[str, Any]) -> CursorResult[Any]:
+    def _rows(self, statement: Statement, params: dict[str, Any]) -> Sequence[Any]:
         # Called from inside expression evaluation: a database failure must reach the worker
         # as retryable, not be recorded as the rule's own error.
         try:
             with unavailable_is_transient():
-                return self.conn.execute(statement, params)
+                return statement.rows(self.conn, params)
         except DBAPIError as exc:
             raise PermanentError(f"history query failed: {exc.orig}") from exc
 

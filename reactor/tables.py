@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +57,33 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # On SQLite, each of the two steps above is followed (or preceded) by SQLAlchemy's own
+    # conversion to or from its text format. Every event binds and reads a few dozen times,
+    # so there the two are done in one step each, with the very same text.
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], str | None] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        check = self.process_bind_param
+
+        def to_text(value: Any) -> str | None:
+            naive = check(value, dialect)
+            # SQLAlchemy's SQLite format: "2026-11-22 09:59:12.000000".
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return to_text
+
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def from_text(value: Any) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return from_text
 
 
 members = Table(
