@@ -77,7 +77,8 @@ def member_names(
     """
     progress = {}
     for achievement, (per, zone) in periods.items():
-        current = member.achievements.get(achievement, {}).get(period_key(moment, per, zone))
+        held = member.achievements.get(achievement)
+        current = None if held is None else held.get(period_key(moment, per, zone))
         if current is not None:
             progress[achievement] = current
     record = {"id": member.id, "points": member.points, "achievements": progress}

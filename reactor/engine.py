@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from reactor import context
@@ -76,7 +76,7 @@ class Issue:
     benefit: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built for every rule an event triggers, ~4x faster
 class Decision:
     """What one rule did with one event, and the values that decided it."""
 
@@ -117,42 +117,54 @@ def evaluate(
     if not matching:
         return []
     base = context.event_names(event)
-    periods = {a.id: (a.period, a.timezone) for a in rules.achievements.values()}
-    member_names = context.member_names(member, periods, event.occurred_at)
-    current = Past(event.id, event.type, event.occurred_at, event.data)
-    scopes: dict[ZoneInfo, tuple[dict[str, Any], History, dict[str, Callable[..., Any]]]] = {}
-    decisions = []
-    for rule in matching:
-        scope = scopes.get(rule.timezone)
-        if scope is None:
-            # Names and history are per time zone: periods, hours and streaks follow it.
-            names = {
-                **base,
-                **context.time_names(event.occurred_at, rule.timezone),
-                **member_names,
-            }
-            history = History(current, state.history, rule.timezone)
+    scopes: dict[ZoneInfo, _Scope] = {}
+    member_names: dict[str, Any] = {}
+
+    def scope(zone: ZoneInfo) -> _Scope:
+        # Built on first use: names and history are per time zone (periods, hours and streaks
+        # follow it), and an event whose rules of a zone are all refuted by their guards needs
+        # none of it.
+        found = scopes.get(zone)
+        if found is None:
+            if not member_names:
+                member_names.update(context.member_names(member, rules.periods, event.occurred_at))
+            names = {**base, **context.time_names(event.occurred_at, zone), **member_names}
+            history = History(current, state.history, zone)
             functions = {**context.IMPLEMENTATIONS, **history.functions()}
-            scope = scopes[rule.timezone] = (names, history, functions)
-        decisions.append(_decide(rule, event, state, *scope))
-    return decisions
+            found = scopes[zone] = _Scope(names, history, functions)
+        return found
+
+    current = Past(event.id, event.type, event.occurred_at, event.data)
+    return [_decide(rule, event, state, base, scope) for rule in matching]
+
+
+class _Scope(NamedTuple):
+    """What the rules of one time zone evaluate with, for one event."""
+
+    names: dict[str, Any]
+    history: History
+    functions: dict[str, Callable[..., Any]]
 
 
 def _decide(
     rule: Rule,
     event: EventFacts,
     state: State,
-    names: dict[str, Any],
-    history: History,
-    functions: dict[str, Callable[..., Any]],
+    base: dict[str, Any],
+    scope: Callable[[ZoneInfo], _Scope],
 ) -> Decision:
     def decision(outcome: Outcome, reason: str | None, **kw: Any) -> Decision:
         return Decision(rule.id, rule.version, outcome, reason, details=details, **kw)
 
     details: dict[str, Any] = {}
     if not rule.is_active_at(event.occurred_at):
-        details["occurred_at"] = names["occurred_at"]
+        details["occurred_at"] = scope(rule.timezone).names["occurred_at"]
         return decision("skipped", "inactive")
+    if rule.when is not None and rule.when.guard.refutes(base):
+        # Its leading field test is false, so is the condition: the answer simpleeval gives.
+        details["when"] = False
+        return decision("skipped", "condition_false")
+    names, history, functions = scope(rule.timezone)
     # History is shared by the rules of one time zone (each call computed once), but each
     # decision lists the calls its own rule made.
     calls: dict[str, Any] = {}

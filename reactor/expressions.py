@@ -26,6 +26,7 @@ from reactor.expression_gate import (
     FunctionSpec,
     parse_checked,
 )
+from reactor.expression_guard import Guard, guard_of
 from reactor.expression_helpers import (
     HELPER_IMPLS,
     HELPERS,
@@ -82,7 +83,7 @@ def compile_expression(
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (calls if id(node) in called else read).add(node.id)
-    return Expression(source, frozenset(read), frozenset(calls), tree)
+    return Expression(source, frozenset(read), frozenset(calls), tree, guard_of(tree))
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class Expression:
     names_used: frozenset[str]
     functions_used: frozenset[str]
     _tree: ast.expr = field(repr=False, compare=False)
+    #: Its leading field tests, to skip evaluating it when they are false (see expression_guard).
+    guard: Guard = field(repr=False, compare=False)
 
     @property
     def tree(self) -> ast.expr:

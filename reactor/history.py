@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from reactor.errors import EvaluationError
@@ -33,9 +32,8 @@ LOOKBACK = 32
 """Units (days for ``days_since``) loaded before ``streak`` and ``days_since`` go to all time."""
 
 
-@dataclass(frozen=True)
-class Past:
-    """One of the member's events as history functions see it."""
+class Past(NamedTuple):
+    """One of the member's events as history functions see it (a tuple: history builds many)."""
 
     id: str
     type: str

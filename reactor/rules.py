@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from reactor.expressions import Expression
@@ -175,6 +176,11 @@ class RuleSet:
 
     def for_event(self, event_type: str) -> tuple[Rule, ...]:
         return self._by_type.get(event_type, ())
+
+    @cached_property
+    def periods(self) -> dict[str, tuple[str, ZoneInfo]]:
+        """Each achievement's period ("lifetime" or its ``per``) and zone."""
+        return {a.id: (a.period, a.timezone) for a in self.achievements.values()}
 
     def reads_member(self, event_type: str) -> bool:
         """Whether any rule this type triggers reads ``member``: else it need not be loaded."""
