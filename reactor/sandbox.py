@@ -6,12 +6,13 @@ report is what production would do with the same events and rule versions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, RootTransaction, select
 from sqlalchemy.pool import StaticPool
 
 from reactor import queries, tables
@@ -37,6 +38,9 @@ class Fed:
 class Sandbox:
     """One in-memory database; feed it envelopes, then read the members' state."""
 
+    #: Envelopes per commit (see ``feed``).
+    BATCH = 1000
+
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         # One connection for the life of the sandbox: an in-memory database lives in it.
@@ -44,31 +48,50 @@ class Sandbox:
         tables.metadata.create_all(self.engine)
         self.conn = self.engine.connect()
         self.clock = EPOCH
+        self._batch: RootTransaction | None = None
+        self._fed = 0
 
     def feed(self, document: Mapping[str, Any]) -> Fed:
         """Validate, store and process one envelope; raises ``InputError`` for a bad one.
 
-        Storing and processing share one transaction: nobody else can see the event between
-        the two, so that is what production's two transactions amount to (and half the cost).
+        Production commits each event twice: stored, then processed. Nobody else reads the
+        sandbox while it is fed, so it stores and processes each envelope under a savepoint of
+        its own (undone if the envelope fails) and commits once per ``BATCH``: the same
+        outcome, where a commit per event grew from 20 to 110 µs as the in-memory database
+        grew to 100,000 events (SQLite scans its page cache when a transaction ends).
         """
         envelope, member = validate_envelope(dict(document), None)
+        if self._batch is None:
+            self._batch = self.conn.begin()
         try:
-            with self.conn.begin():
+            with _savepoint(self.conn):
                 # An event with no time of its own happened "now" in replay time: the latest.
                 receipt = store(self.conn, envelope, member, document, self.clock)
                 done = process_stored(self.conn, self.rules, receipt.event_id)
         except Duplicate as seen:
             return Fed(seen.receipt.event_id, True, None)
+        finally:
+            self._fed += 1
+            if self._fed % self.BATCH == 0:
+                self._commit()
         if done.occurred_at is not None:
             self.clock = max(self.clock, done.occurred_at)
         return Fed(receipt.event_id, False, done)
 
+    def _commit(self) -> None:
+        """Commit what was fed, so that readers (on their own connections) see it."""
+        if self._batch is not None:
+            self._batch.commit()
+            self._batch = None
+
     def member_ids(self) -> list[str]:
+        self._commit()
         with reader(self.engine).connect() as conn:
             return sorted(conn.execute(select(tables.members.c.id)).scalars())
 
     def member(self, member_id: str) -> dict[str, Any]:
         """A member's state at the replay clock: points, achievements, levels, benefits."""
+        self._commit()
         view = queries.member_view(self.engine, member_id, self.rules, self.clock)
         assert view is not None, f"no member {member_id!r}"
         return {
@@ -79,9 +102,27 @@ class Sandbox:
         }
 
     def decisions(self, event_id: str) -> list[dict[str, Any]]:
+        self._commit()
         view = queries.event_view(self.engine, event_id)
         return [] if view is None else list(view["decisions"])
 
     def close(self) -> None:
+        self._commit()
         self.conn.close()
         self.engine.dispose()
+
+
+@contextmanager
+def _savepoint(conn: Connection) -> Iterator[None]:
+    """Undo what the block wrote if it raises; on the driver, as SQLAlchemy's begin_nested()
+    costs two executes of its own per event."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("SAVEPOINT envelope")
+    try:
+        yield
+    except BaseException:
+        driver.execute("ROLLBACK TO envelope")
+        raise
+    finally:
+        driver.execute("RELEASE envelope")
