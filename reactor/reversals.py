@@ -27,14 +27,19 @@ def reverse(effects: Effects, interaction_id: str) -> Decision:
     """Reverse every effect the member's events for ``interaction_id`` had; one decision."""
     conn, event = effects.conn, effects.event
     events = tables.events
-    found = conn.execute(
-        select(events.c.id, events.c.occurred_at).where(
-            events.c.member_id == event.member_id,
-            events.c.interaction_id == interaction_id,
-            events.c.type != "interaction.deleted",
+    # Found by the interaction alone, the member checked here: given the member too, SQLite
+    # (which keeps no statistics) chose the member's index and read all of their events.
+    found = [
+        (row.id, row.occurred_at)
+        for row in conn.execute(
+            select(events.c.id, events.c.occurred_at, events.c.member_id).where(
+                events.c.interaction_id == interaction_id,
+                events.c.type != "interaction.deleted",
+            )
         )
-    ).all()
-    originals = [row.id for row in found]
+        if row.member_id == event.member_id
+    ]
+    originals = [original for original, _ in found]
     conn.execute(
         update(events)
         .where(events.c.id.in_(originals), events.c.deleted_at.is_(None))

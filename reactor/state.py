@@ -65,7 +65,6 @@ _HISTORY = {
     for since in (True, False)
 }
 _IN_PERIOD = and_(
-    _events.c.member_id == bindparam("member_id"),
     _events.c.occurred_at >= bindparam("start"),
     _events.c.occurred_at < bindparam("end"),
 )
@@ -73,6 +72,8 @@ _FIRED = (
     select(func.count())
     .select_from(_decisions.join(_events, _events.c.id == _decisions.c.event_id))
     .where(
+        # From the member's events in the period (an index), to their decisions.
+        _events.c.member_id == bindparam("member_id"),
         _IN_PERIOD,
         _decisions.c.rule_id == bindparam("rule_id"),
         _decisions.c.outcome == "fired",
@@ -84,9 +85,11 @@ _GIVEN = (
     select(func.coalesce(func.sum(_ledger.c.points), 0))
     .select_from(_ledger.join(_events, _events.c.id == _ledger.c.event_id))
     .where(
-        _IN_PERIOD,
+        # From the member's entries for the rule (an index), to their events: a member's
+        # ledger rows are for their own events, so the member is not asked of the events.
         _ledger.c.member_id == bindparam("member_id"),
         _ledger.c.rule_id == bindparam("rule_id"),
+        _IN_PERIOD,
     )
 )
 # One trip for both: times fired and points given.

@@ -123,6 +123,8 @@ events = Table(
     Column("deleted_at", UTCDateTime()),
     Index("ix_events_status_enqueued_at", "status", "enqueued_at"),
     Index("ix_events_member_id_type_occurred_at", "member_id", "type", "occurred_at"),
+    # Limits count a member's firings in a period: without it, every event the member has.
+    Index("ix_events_member_id_occurred_at", "member_id", "occurred_at"),
     Index("ix_events_interaction_id", "interaction_id"),
 )
 
