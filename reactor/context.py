@@ -12,6 +12,7 @@ from reactor.envelope import INTERACTION_FIELDS
 from reactor.expressions import HELPER_IMPLS, HELPERS, FunctionSpec, Record, freeze
 from reactor.history_checks import HISTORY_FUNCTIONS
 from reactor.periods import period_key
+from reactor.records import pick
 
 TIME_NAMES = ("hour", "weekday", "day", "month", "year")
 
@@ -52,7 +53,7 @@ class MemberFacts:
 def event_names(event: EventFacts) -> dict[str, Any]:
     """The time-zone independent names for one event, frozen so no expression can change them."""
     data = freeze(dict(event.data))
-    names: dict[str, Any] = {field: data[field] for field in INTERACTION_FIELDS}
+    names = pick(data, INTERACTION_FIELDS)
     names["type"] = event.type
     names["data"] = data
     names["event"] = Record(

@@ -93,6 +93,8 @@ class Decision:
 
     def effects(self) -> list[dict[str, Any]]:
         """Every effect, in the rule's order."""
+        if not (self.awards or self.steps or self.issues):
+            return []  # most decisions: skipped
         listed: list[tuple[int, dict[str, Any]]] = [
             (a.effect_index, {"points": a.points}) for a in self.awards
         ]

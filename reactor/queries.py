@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from reactor import tables
 from reactor.db import reader
 from reactor.periods import period_key
 from reactor.processor import balance
 from reactor.rules import Achievement, RuleSet
+from reactor.statements import Statement
 
 
 def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
@@ -54,20 +55,13 @@ def member_view(
     engine: Engine, member_id: str, rules: RuleSet, now: datetime
 ) -> dict[str, Any] | None:
     """``GET /members/{id}``: balance, achievements in their current period, benefits."""
-    with reader(engine).connect() as conn:
+    params = {"member_id": member_id}
+    with reader(engine).begin() as conn:
         if not _member_exists(conn, member_id):
             return None
         points = balance(conn, member_id)
-        progress_rows = conn.execute(
-            select(tables.achievement_progress).where(
-                tables.achievement_progress.c.member_id == member_id
-            )
-        ).all()
-        benefit_rows = conn.execute(
-            select(tables.benefits_issued)
-            .where(tables.benefits_issued.c.member_id == member_id)
-            .order_by(tables.benefits_issued.c.issued_at, tables.benefits_issued.c.id)
-        ).all()
+        progress_rows = _PROGRESS.rows(conn, params)
+        benefit_rows = _BENEFITS.rows(conn, params)
     return {
         "id": member_id,
         "points": points,
@@ -76,7 +70,7 @@ def member_view(
     }
 
 
-def _achievements(rows: Sequence[Row[Any]], rules: RuleSet, now: datetime) -> list[dict[str, Any]]:
+def _achievements(rows: Sequence[Any], rules: RuleSet, now: datetime) -> list[dict[str, Any]]:
     shown = []
     for row in rows:
         achievement = rules.achievements.get(row.achievement_id)
@@ -106,7 +100,7 @@ def _at(achievement: Achievement, level: int) -> int:
     return achievement.levels[level - 1].at if level else 0
 
 
-def _benefit(row: Row[Any], rules: RuleSet, now: datetime) -> dict[str, Any]:
+def _benefit(row: Any, rules: RuleSet, now: datetime) -> dict[str, Any]:
     if row.revoked_at is not None:
         status = "revoked"
     elif row.expires_at is not None and row.expires_at <= now:
@@ -156,5 +150,20 @@ def ledger_page(
 
 
 def _member_exists(conn: Connection, member_id: str) -> bool:
-    query = select(tables.members.c.id).where(tables.members.c.id == member_id)
-    return conn.execute(query).one_or_none() is not None
+    return _MEMBER.first(conn, {"member_id": member_id}) is not None
+
+
+# Built once: `reactor simulate` reads every member at the end (see statements.py).
+_MEMBER = Statement(
+    select(tables.members.c.id).where(tables.members.c.id == bindparam("member_id"))
+)
+_PROGRESS = Statement(
+    select(tables.achievement_progress).where(
+        tables.achievement_progress.c.member_id == bindparam("member_id")
+    )
+)
+_BENEFITS = Statement(
+    select(tables.benefits_issued)
+    .where(tables.benefits_issued.c.member_id == bindparam("member_id"))
+    .order_by(tables.benefits_issued.c.issued_at, tables.benefits_issued.c.id)
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -86,6 +86,12 @@ class Record:
     def __reduce__(self) -> tuple[type[Record], tuple[dict[str, Any]]]:
         # Lets copy, deepcopy and pickle rebuild a Record despite __setattr__ refusing.
         return (Record, (self._data,))
+
+
+def pick(record: Record, keys: Iterable[str]) -> dict[str, Any]:
+    """``{key: record[key]}`` for each of ``keys`` (None where missing), at dict speed."""
+    get = record._data.get
+    return {key: get(key) for key in keys}
 
 
 def list_weight(record: Record, key: str) -> int | None:
