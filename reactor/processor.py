@@ -139,7 +139,16 @@ _INSERT_DECISIONS = Statement(
     insert(tables.decisions).values({name: bindparam(name) for name in _DECISION_COLUMNS})
 )
 # One encoder: json.dumps with any option builds a new one per call, a few µs per decision.
-_encode = json.JSONEncoder(default=str).encode
+_json = json.JSONEncoder(default=str).encode
+
+
+def _encode(value: Any) -> str:
+    # Most decisions are skips refuted by their condition: nothing to encode for those.
+    if not value:
+        return "[]" if type(value) is list else "{}"
+    if type(value) is dict and len(value) == 1 and value.get("when") is False:
+        return '{"when": false}'
+    return _json(value)
 
 
 def process_stored(
