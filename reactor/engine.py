@@ -45,7 +45,7 @@ class State(Protocol):
 
     def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
         """What ``rule`` gave this member, and the member still holds, for events that
-        occurred in [start, end)."""
+        occurred in [start, end). Only what the rule's limit caps need be counted."""
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:
         """What ``rule_id`` gave everyone in budget ``period``; holds the budget until commit."""

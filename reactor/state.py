@@ -14,6 +14,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal,
     or_,
     select,
 )
@@ -92,10 +93,18 @@ _GIVEN = (
         _IN_PERIOD,
     )
 )
-# One trip for both: times fired and points given.
-_USAGE = Statement(
-    select(_FIRED.scalar_subquery().label("fired"), _GIVEN.scalar_subquery().label("given"))
-)
+# What a limit caps, in one trip: times fired, points given, or both.
+_USAGE = {
+    (True, False): Statement(
+        select(_FIRED.scalar_subquery().label("fired"), literal(0).label("given"))
+    ),
+    (False, True): Statement(
+        select(literal(0).label("fired"), _GIVEN.scalar_subquery().label("given"))
+    ),
+    (True, True): Statement(
+        select(_FIRED.scalar_subquery().label("fired"), _GIVEN.scalar_subquery().label("given"))
+    ),
+}
 _BUDGET = Statement(
     select(_budgets.c.count.label("times"), _budgets.c.points)
     .where(_budgets.c.rule_id == bindparam("rule_id"), _budgets.c.period == bindparam("period"))
@@ -132,7 +141,10 @@ class DatabaseState:
 
     def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
         """Times ``rule`` fired for this member and points it gave (net of reversals), by
-        event time. Firings for deleted interactions count only if the rule keeps them."""
+        event time. Firings for deleted interactions count only if the rule keeps them. Only
+        what the rule's limit caps is counted; the other is 0."""
+        assert rule.limit is not None, "member_usage is asked for rules with a limit"
+        capped = (rule.limit.count is not None, rule.limit.points is not None)
         params = {
             "member_id": self.event.member_id,
             "start": start,
@@ -140,7 +152,7 @@ class DatabaseState:
             "rule_id": rule.id,
             "kept": rule.on_revoke == "keep",
         }
-        (row,) = self._rows(_USAGE, params)
+        (row,) = self._rows(_USAGE[capped], params)
         return Usage(int(row.fired), int(row.given))
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:
