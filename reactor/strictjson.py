@@ -152,13 +152,7 @@ def parse_json(body: bytes, *, max_depth: int = 32) -> Any:
     if not text.strip():
         _fail("malformed_json", "body is empty")
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_object_without_duplicates,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-        )
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         _fail(
             "malformed_json", f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -177,6 +171,16 @@ def parse_json(body: bytes, *, max_depth: int = 32) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Serialise a parsed value with sorted keys and no whitespace, for hashing bodies."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL(value)
+
+
+# Built once: json.loads and json.dumps with options build a new decoder or encoder per call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates,
+    parse_int=_parse_int,
+    parse_float=_parse_float,
+    parse_constant=_parse_constant,
+)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
