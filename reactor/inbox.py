@@ -156,11 +156,18 @@ def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
     return str(conn.execute(select(tables.identities.c.member_id).where(key)).scalar_one())
 
 
-_MEMBER = Statement(select(tables.members.c.id).where(tables.members.c.id == bindparam("id")))
+_MEMBER = Statement(
+    select(tables.members.c.id).where(tables.members.c.id == bindparam("member_id"))
+)
+
+
+def member_exists(conn: Connection, member_id: str) -> bool:
+    """Whether a member with this id has been seen."""
+    return _MEMBER.first(conn, {"member_id": member_id}) is not None
 
 
 def _ensure_member(conn: Connection, member_id: str, now: datetime) -> None:
     # Nearly every event is from a known member: on SQLite looking costs a quarter of an
     # insert that conflicts. A member created meanwhile is still settled by the unique key.
-    if _MEMBER.first(conn, {"id": member_id}) is None:
+    if not member_exists(conn, member_id):
         insert_once(conn, tables.members, {"id": member_id, "created_at": now})

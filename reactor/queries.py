@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, select
 
 from reactor import tables
 from reactor.db import reader
+from reactor.inbox import member_exists
 from reactor.periods import period_key
 from reactor.processor import balance
 from reactor.rules import Achievement, RuleSet
@@ -57,7 +58,7 @@ def member_view(
     """``GET /members/{id}``: balance, achievements in their current period, benefits."""
     params = {"member_id": member_id}
     with reader(engine).begin() as conn:
-        if not _member_exists(conn, member_id):
+        if not member_exists(conn, member_id):
             return None
         points = balance(conn, member_id)
         progress_rows = _PROGRESS.rows(conn, params)
@@ -127,7 +128,7 @@ def ledger_page(
     if after is not None:
         query = query.where(ledger.c.id > after)
     with reader(engine).connect() as conn:
-        if not _member_exists(conn, member_id):
+        if not member_exists(conn, member_id):
             return None
         rows = conn.execute(query.order_by(ledger.c.id).limit(limit + 1)).all()
     page = rows[:limit]
@@ -149,14 +150,7 @@ def ledger_page(
     }
 
 
-def _member_exists(conn: Connection, member_id: str) -> bool:
-    return _MEMBER.first(conn, {"member_id": member_id}) is not None
-
-
 # Built once: `reactor simulate` reads every member at the end (see statements.py).
-_MEMBER = Statement(
-    select(tables.members.c.id).where(tables.members.c.id == bindparam("member_id"))
-)
 _PROGRESS = Statement(
     select(tables.achievement_progress).where(
         tables.achievement_progress.c.member_id == bindparam("member_id")

@@ -93,18 +93,16 @@ _GIVEN = (
         _IN_PERIOD,
     )
 )
-# What a limit caps, in one trip: times fired, points given, or both.
-_USAGE = {
-    (True, False): Statement(
-        select(_FIRED.scalar_subquery().label("fired"), literal(0).label("given"))
-    ),
-    (False, True): Statement(
-        select(literal(0).label("fired"), _GIVEN.scalar_subquery().label("given"))
-    ),
-    (True, True): Statement(
-        select(_FIRED.scalar_subquery().label("fired"), _GIVEN.scalar_subquery().label("given"))
-    ),
-}
+
+
+def _usage(count: bool, points: bool) -> Statement:
+    """What a limit caps, in one trip: times fired, points given, or both (the other is 0)."""
+    fired = _FIRED.scalar_subquery() if count else literal(0)
+    given = _GIVEN.scalar_subquery() if points else literal(0)
+    return Statement(select(fired.label("fired"), given.label("given")))
+
+
+_USAGE = {capped: _usage(*capped) for capped in ((True, False), (False, True), (True, True))}
 _BUDGET = Statement(
     select(_budgets.c.count.label("times"), _budgets.c.points)
     .where(_budgets.c.rule_id == bindparam("rule_id"), _budgets.c.period == bindparam("period"))
