@@ -45,17 +45,18 @@ from benchmarks.harness import (
     scratch_database,
     settle,
 )
-from reactor import tables
-from reactor.context import EventFacts, MemberFacts
-from reactor.db import make_engine
-from reactor.engine import Usage, evaluate
+from reactor.caps import Usage
+from reactor.clock import SystemClock
+from reactor.engine import evaluate
 from reactor.envelope import validate_envelope
+from reactor.facts import EventFacts, MemberFacts
 from reactor.history import Past
 from reactor.inbox import accept
-from reactor.processor import balance, process_event
-from reactor.rules import Rule
-from reactor.ruleset import RuleSet, load_rules
+from reactor.members import balance
+from reactor.processor import process_event
+from reactor.rules import Rule, RuleSet, load_rules
 from reactor.state import DatabaseState
+from reactor.storage import make_engine, tables
 
 RULES = """\
 rules:
@@ -368,7 +369,7 @@ def main() -> None:
                     queries[kind].append(state.seconds[kind] * 1000)
                 calls.update(state.calls)
                 began = time.perf_counter()
-                done = process_event(engine, rules, event_id)
+                done = process_event(engine, rules, event_id, clock=SystemClock())
                 transactions.append((time.perf_counter() - began) * 1000)
                 assert done.result == "processed", done
                 for decision in done.decisions:

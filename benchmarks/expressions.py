@@ -7,9 +7,9 @@ evaluating it does as much as its cap allows (no short cut), and evaluates it ag
 of an ordinary review event. Then it evaluates expressions that make the evaluator go through
 as much data as ``MAX_WORK`` and the 256 KiB body limit allow, each on a body at that limit
 that the receiver would accept (size, strict JSON, nesting and schema are checked here). Each
-is compiled once with ``compile_expression(source, names=context.NAMES,
-functions=context.FUNCTIONS)`` and evaluated ``--repeat`` times (default 1,000) against names
-built once by ``context.event_names``, ``time_names`` and ``member_names``, as the engine does
+is compiled once with ``compile_expression(source, names=expressions.NAMES,
+functions=expressions.FUNCTIONS)`` and evaluated ``--repeat`` times (default 1,000) against names
+built once by ``expressions.event_names``, ``time_names`` and ``member_names``, as the engine does
 for one event and time zone. Prints best and median µs per evaluation.
 
 Also a check: exits 1 if any median exceeds ``--limit-ms`` (default 1 ms).
@@ -32,20 +32,23 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reactor import context
+from reactor import expressions
 from reactor.config import Settings
-from reactor.context import EventFacts, MemberFacts
 from reactor.envelope import validate_envelope
-from reactor.expression_gate import (
+from reactor.expressions import (
     MAX_DEPTH,
     MAX_INT_CONSTANT,
     MAX_LITERAL_ITEMS,
     MAX_NODES,
     MAX_SOURCE_LENGTH,
     MAX_STRING_CONSTANT,
+    MAX_WORK,
+    Expression,
+    compile_expression,
+    freeze,
+    weight,
 )
-from reactor.expressions import MAX_WORK, Expression, compile_expression
-from reactor.records import freeze, weight
+from reactor.facts import EventFacts, MemberFacts
 from reactor.strictjson import canonical_json, parse_json
 
 MAX_BODY_BYTES = Settings.model_fields["max_body_bytes"].default
@@ -277,18 +280,18 @@ def names_for(data: dict[str, Any]) -> dict[str, Any]:
     event = EventFacts("evt_bench", "interaction.created", "m1", data, None, occurred, occurred)
     member = MemberFacts("m1", 120, {})
     return {
-        **context.event_names(event),
-        **context.time_names(occurred, zone),
-        **context.member_names(member, {}, occurred),
+        **expressions.event_names(event),
+        **expressions.time_names(occurred, zone),
+        **expressions.member_names(member, {}, occurred),
     }
 
 
 def time_case(case: Case, repeat: int) -> tuple[float, float, Any]:
     """Best and median µs of ``repeat`` evaluations, and the value it gave."""
     expression: Expression = compile_expression(
-        case.source, names=context.NAMES, functions=context.FUNCTIONS
+        case.source, names=expressions.NAMES, functions=expressions.FUNCTIONS
     )
-    names, functions = names_for(case.data), context.IMPLEMENTATIONS
+    names, functions = names_for(case.data), expressions.IMPLEMENTATIONS
     result = expression.evaluate(names, functions)  # raises if the case is not legal at run time
     timings = []
     for _ in range(repeat):

@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from reactor import migrations
-from reactor.db import normalise_url
+from reactor.storage import migrations, normalise_url
 from reactor.strictjson import canonical_json
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

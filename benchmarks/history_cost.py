@@ -40,11 +40,12 @@ from benchmarks.harness import (
     scratch_database,
     settle,
 )
-from reactor.db import make_engine
+from reactor.clock import SystemClock
 from reactor.envelope import validate_envelope
 from reactor.inbox import accept
 from reactor.processor import process_event
-from reactor.ruleset import RuleSet, load_rules
+from reactor.rules import RuleSet, load_rules
+from reactor.storage import make_engine
 
 WHEN = 'count(within="30d", action="feedback") >= 1'
 RULES = f"""\
@@ -161,12 +162,12 @@ def measure(
         accept(engine, checked, member_ref, document, datetime.now(UTC))
         ids.append(event_id)
     for event_id in ids[:warm_up]:
-        process_event(engine, rules, event_id)
+        process_event(engine, rules, event_id, clock=SystemClock())
     clock = HistoryQueryClock(engine)
     timings = []
     for event_id in ids[warm_up:]:
         began = time.perf_counter()
-        done = process_event(engine, rules, event_id)
+        done = process_event(engine, rules, event_id, clock=SystemClock())
         timings.append((time.perf_counter() - began) * 1000)
         assert done.result == "processed", done
     return Summary.of(timings), Summary.of(clock.timings)

@@ -35,11 +35,11 @@ import redis
 import sqlalchemy as sa
 
 from benchmarks.harness import add_postgres_option, scratch_database
-from reactor import tables
 from reactor.config import Settings
 from reactor.envelope import validate_envelope
 from reactor.inbox import accept
 from reactor.runtime import Runtime
+from reactor.storage import tables
 
 RULES_PATH = Path(__file__).resolve().parents[1] / "rules"
 WARM_UP = 20

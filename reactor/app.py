@@ -7,7 +7,6 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -19,11 +18,11 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from reactor import metrics, queries
-from reactor.db import is_unavailable, ping
+from reactor import __version__, metrics, queries
 from reactor.errors import InputError
 from reactor.receiver import Receiver, check_content_type, read_capped
 from reactor.runtime import Runtime
+from reactor.storage import is_unavailable, ping
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +33,7 @@ def error(status: int, code: str, message: str, details: list[Any] | None = None
 
 def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     """The web app. With the embedded broker it also runs the workers (and sweeper) in-process."""
-    receiver = Receiver(runtime)
+    receiver = Receiver(runtime.engine, runtime.verifier, runtime.enqueue, runtime.clock)
     embedded = runtime.settings.embedded_broker if run_workers is None else run_workers
 
     @asynccontextmanager
@@ -54,7 +53,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             runtime.stop()
             log.info("reactor stopped")
 
-    app = FastAPI(title="Reactor", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Reactor", version=__version__, lifespan=lifespan)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:
@@ -113,7 +112,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
 
     @app.get("/members/{member_id}")
     def get_member(member_id: str) -> JSONResponse:
-        view = queries.member_view(runtime.engine, member_id, runtime.rules, datetime.now(UTC))
+        view = queries.member_view(runtime.engine, member_id, runtime.rules, runtime.clock.now())
         if view is None:
             return error(404, "not_found", f"no member {member_id!r}")
         return JSONResponse(view)

@@ -24,7 +24,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         # A tuned client: health checks and timeouts so a dead connection is noticed
-        # (a redis TimeoutError during ack is not a ConnectionError; see pitfalls.md).
+        # (a redis TimeoutError during ack is not a ConnectionError; docs/dependencies.md).
         client = redis.Redis.from_url(
             url, health_check_interval=15, socket_timeout=10, socket_connect_timeout=5
         )

@@ -6,15 +6,40 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import structlog
 
-from reactor import migrations
 from reactor.config import Settings, load_settings
 from reactor.errors import ConfigError, RuleError
 from reactor.logs import configure_logging
-from reactor.ruleset import load_rules, rule_files
+from reactor.rules import RuleSet, load_rules, rule_files
+
+if TYPE_CHECKING:
+    from reactor.runtime import Runtime
+
+
+class RuleProblems(click.ClickException):
+    """A rule set that does not load: every problem on its own line, then exit code 1.
+
+    Commands whose output is the answer (``rules check``, ``rules test``) print the problems on
+    stdout; commands with other output (``serve``, ``worker``, ``simulate``) on stderr.
+    """
+
+    exit_code = 1
+
+    def __init__(self, error: RuleError, *, on_stderr: bool, summary: bool = False) -> None:
+        super().__init__(f"{len(error.problems)} problem(s) found")
+        self.problems = error.problems
+        self.on_stderr = on_stderr
+        self.summary = summary
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        for problem in self.problems:
+            click.echo(str(problem), err=self.on_stderr)
+        if self.summary:
+            click.echo(self.message, err=True)
 
 
 def _settings() -> Settings:
@@ -24,13 +49,20 @@ def _settings() -> Settings:
         raise click.ClickException(f"bad configuration: {exc}") from exc
 
 
-def _check_rules(path: Path, timezone: str) -> None:
+def _load(path: Path, timezone: str, *, on_stderr: bool = True, summary: bool = False) -> RuleSet:
     try:
-        load_rules(path, timezone)
+        return load_rules(path, timezone)
     except RuleError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise SystemExit(1) from exc
+        raise RuleProblems(exc, on_stderr=on_stderr, summary=summary) from exc
+
+
+def _runtime(settings: Settings) -> Runtime:
+    from reactor.runtime import Runtime
+
+    try:
+        return Runtime(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -46,18 +78,16 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from reactor.app import create_app
-    from reactor.runtime import Runtime
 
     settings = _settings()
     configure_logging(settings)
-    _check_rules(settings.rules_path, settings.timezone)
+    _load(settings.rules_path, settings.timezone)
     if settings.is_sqlite:
         # The embedded default sets itself up; shared databases migrate in a release step.
+        from reactor.storage import migrations
+
         migrations.upgrade(settings.database_url)
-    try:
-        runtime = Runtime(settings)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    runtime = _runtime(settings)
     structlog.get_logger("reactor.cli").info("serving", url=f"http://{host}:{port}")
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
 
@@ -78,10 +108,10 @@ def worker(processes: int | None, threads: int | None) -> None:
             "REACTOR_BROKER_URL is not set: with the embedded broker, `reactor serve` runs the "
             "workers itself"
         )
-    _check_rules(settings.rules_path, settings.timezone)
+    _load(settings.rules_path, settings.timezone)
     args = make_argument_parser().parse_args(  # type: ignore[no-untyped-call]
         [
-            "reactor.worker:setup",
+            "reactor.worker_process:setup",
             "--processes",
             str(processes or settings.worker_processes),
             "--threads",
@@ -105,13 +135,7 @@ def rules_check(path: Path | None) -> None:
     """Validate every rule file under PATH (default: REACTOR_RULES_PATH)."""
     settings = _settings()
     target = path or settings.rules_path
-    try:
-        ruleset = load_rules(target, settings.timezone)
-    except RuleError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem))
-        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
-        raise SystemExit(1) from exc
+    ruleset = _load(target, settings.timezone, on_stderr=False, summary=True)
     files = len(rule_files(target))
     click.echo(f"ok: {len(ruleset.rules)} rules in {files} file(s), version {ruleset.version}")
 
@@ -120,7 +144,7 @@ def rules_check(path: Path | None) -> None:
 @click.option("--tests", "for_tests", is_flag=True, help="Print the *.test.yaml schema instead.")
 def rules_schema(for_tests: bool) -> None:
     """Print the JSON Schema of rule files, for editors (see rules/README.md)."""
-    from reactor.rule_schema import rule_file_schema, rule_test_schema
+    from reactor.rules import rule_file_schema, rule_test_schema
 
     schema = rule_test_schema() if for_tests else rule_file_schema()
     click.echo(json.dumps(schema, indent=2))
@@ -130,27 +154,26 @@ def rules_schema(for_tests: bool) -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def rules_test(path: Path | None) -> None:
     """Run the rule tests (*.test.yaml) under PATH against the rules there."""
-    from reactor import rule_tests
+    import time
+
+    from reactor.rules import CaseResult, find_test_files, render_rule_tests, run_rule_tests
+    from reactor.sandbox import Sandbox
 
     settings = _settings()
     target = path or settings.rules_path
     rules_path = target.parent if target.is_file() else target
-    try:
-        ruleset = load_rules(rules_path, settings.timezone)
-    except RuleError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem))
-        raise SystemExit(1) from exc
-    files = rule_tests.find_test_files(target)
+    ruleset = _load(rules_path, settings.timezone, on_stderr=False)
+    files = find_test_files(target)
     if not files:
         raise click.ClickException(f"no *.test.yaml files under {target}")
 
-    def show(result: rule_tests.CaseResult) -> None:
+    def show(result: CaseResult) -> None:
         verdict = "PASSED" if result.passed else "FAILED"
         click.echo(f"{result.file}::{result.name} {verdict}")
 
-    report, elapsed = rule_tests.timed(lambda: rule_tests.run(ruleset, files, show))
-    for line in rule_tests.render(report, elapsed):
+    started = time.perf_counter()
+    report = run_rule_tests(ruleset, files, show, Sandbox)
+    for line in render_rule_tests(report, time.perf_counter() - started):
         click.echo(line)
     if not report.ok:
         raise SystemExit(1)
@@ -178,12 +201,7 @@ def simulate_command(
     lines = events.read_bytes().splitlines()
 
     def replay(path: Path) -> tuple[simulate.Simulation, float]:
-        try:
-            ruleset = load_rules(path, settings.timezone)
-        except RuleError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            raise SystemExit(1) from exc
+        ruleset = _load(path, settings.timezone)
         bar = _progress(len(lines)) if sys.stderr.isatty() and not as_json else None
         started = time.perf_counter()
         result = simulate.simulate(ruleset, lines, bar)
@@ -224,6 +242,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (run once per release)."""
+    from reactor.storage import migrations
+
     settings = _settings()
     migrations.upgrade(settings.database_url)
     click.echo("database is up to date")
@@ -232,7 +252,6 @@ def db_upgrade() -> None:
 @main.command()
 def requeue() -> None:
     """Re-enqueue pending and failed events."""
-    from reactor.runtime import Runtime
     from reactor.sweeper import requeue_all
 
     settings = _settings()
@@ -240,8 +259,8 @@ def requeue() -> None:
         raise click.ClickException(
             "with the embedded broker, restart `reactor serve`: its sweeper picks up pending events"
         )
-    runtime = Runtime(settings)
-    count = requeue_all(runtime.engine, runtime.enqueue)
+    runtime = _runtime(settings)
+    count = requeue_all(runtime.engine, runtime.enqueue, now=runtime.clock.now())
     click.echo(f"requeued {count} event(s)")
 
 
@@ -251,8 +270,8 @@ def requeue() -> None:
 def explain(event_id: str, as_json: bool) -> None:
     """Print an event's decision record."""
     from reactor import queries
-    from reactor.db import make_engine
     from reactor.explain import render
+    from reactor.storage import make_engine
 
     settings = _settings()
     view = queries.event_view(make_engine(settings.database_url), event_id)

@@ -10,31 +10,23 @@ from the database inside the event's transaction. ``simulate`` and ``rules test`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from reactor import context
-from reactor.context import EventFacts, MemberFacts
+from reactor.caps import Usage
+from reactor.decisions import Decision, Outcome
+from reactor.effects import Award, Grant
 from reactor.errors import EvaluationError
-from reactor.expressions import Expression
+from reactor.expressions import IMPLEMENTATIONS, Expression, event_names, member_names, time_names
+from reactor.facts import EventFacts, MemberFacts
 from reactor.history import History, Past
 from reactor.periods import period_bounds, period_key
-from reactor.rules import GivePoints, IssueBenefit, Progress, Rule, RuleSet
-
-Outcome = Literal["fired", "skipped", "error"]
+from reactor.rules import Rule, RuleSet
 
 #: The most points (or achievement progress) one effect can give.
 MAX_AMOUNT = 10**12
-
-
-@dataclass(frozen=True)
-class Usage:
-    """How much of a limit or budget is spent: times fired and points awarded."""
-
-    count: int
-    points: int
 
 
 class State(Protocol):
@@ -51,62 +43,6 @@ class State(Protocol):
         """What ``rule_id`` gave everyone in budget ``period``; holds the budget until commit."""
 
 
-@dataclass(frozen=True)
-class Award:
-    """Points a fired rule gives, one per ``points`` effect."""
-
-    effect_index: int
-    points: int
-
-
-@dataclass(frozen=True)
-class Step:
-    """Progress a fired rule makes on an achievement."""
-
-    effect_index: int
-    achievement: str
-    by: int
-
-
-@dataclass(frozen=True)
-class Issue:
-    """A benefit a fired rule issues."""
-
-    effect_index: int
-    benefit: str
-
-
-@dataclass(slots=True)  # not frozen: built for every rule an event triggers, ~4x faster
-class Decision:
-    """What one rule did with one event, and the values that decided it."""
-
-    rule_id: str
-    rule_version: str
-    outcome: Outcome
-    reason: str | None
-    awards: tuple[Award, ...] = ()
-    steps: tuple[Step, ...] = ()
-    issues: tuple[Issue, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
-    # The budget period this decision spends from, when the rule has a budget and fired.
-    budget_period: str | None = None
-
-    def effects(self) -> list[dict[str, Any]]:
-        """Every effect, in the rule's order."""
-        if not (self.awards or self.steps or self.issues):
-            return []  # most decisions: skipped
-        listed: list[tuple[int, dict[str, Any]]] = [
-            (a.effect_index, {"points": a.points}) for a in self.awards
-        ]
-        listed += [(s.effect_index, {"achievement": s.achievement, "by": s.by}) for s in self.steps]
-        listed += [(i.effect_index, {"benefit": i.benefit}) for i in self.issues]
-        return [effect for _, effect in sorted(listed, key=lambda pair: pair[0])]
-
-    @property
-    def points(self) -> int:
-        return sum(a.points for a in self.awards)
-
-
 def evaluate(
     rules: RuleSet, event: EventFacts, member: MemberFacts, state: State
 ) -> list[Decision]:
@@ -118,9 +54,9 @@ def evaluate(
     matching = rules.for_event(event.type)
     if not matching:
         return []
-    base = context.event_names(event)
+    base = event_names(event)
     scopes: dict[ZoneInfo, _Scope] = {}
-    member_names: dict[str, Any] = {}
+    member_scope: dict[str, Any] = {}
 
     def scope(zone: ZoneInfo) -> _Scope:
         # Built on first use: names and history are per time zone (periods, hours and streaks
@@ -128,11 +64,11 @@ def evaluate(
         # none of it.
         found = scopes.get(zone)
         if found is None:
-            if not member_names:
-                member_names.update(context.member_names(member, rules.periods, event.occurred_at))
-            names = {**base, **context.time_names(event.occurred_at, zone), **member_names}
+            if not member_scope:
+                member_scope.update(member_names(member, rules.periods, event.occurred_at))
+            names = {**base, **time_names(event.occurred_at, zone), **member_scope}
             history = History(current, state.history, zone)
-            functions = {**context.IMPLEMENTATIONS, **history.functions()}
+            functions = {**IMPLEMENTATIONS, **history.functions()}
             found = scopes[zone] = _Scope(names, history, functions)
         return found
 
@@ -181,33 +117,27 @@ def _decide(
             details["when"] = matched
             if not matched:
                 return decision("skipped", "condition_false")
-        awards, steps, issues = _effects(rule, names, functions)
+        grants = _grants(rule, names, functions)
     except EvaluationError as exc:
         return decision("error", str(exc))
     finally:
         if calls:
             details["history"] = calls
-    allowed, reason, budget_period = _apply_caps(
-        rule, event, state, sum(a.points for a in awards), details
-    )
+    total = sum(grant.points for grant in grants)
+    allowed, reason, budget_period = _apply_caps(rule, event, state, total, details)
     if reason is not None:
         return decision("skipped", reason)
-    granted = _cut(awards, allowed)
-    if awards:
-        details["points"] = [a.points for a in granted]
-    return decision(
-        "fired",
-        None,
-        awards=tuple(granted),
-        steps=steps,
-        issues=issues,
-        budget_period=budget_period,
-    )
+    granted = _cut(grants, allowed)
+    if total:  # every points award gives at least one
+        details["points"] = [grant.points for grant in granted if isinstance(grant, Award)]
+    return decision("fired", None, grants=granted, budget_period=budget_period)
 
 
-def _effects(
+def _grants(
     rule: Rule, names: dict[str, Any], functions: dict[str, Callable[..., Any]]
-) -> tuple[list[Award], tuple[Step, ...], tuple[Issue, ...]]:
+) -> tuple[Grant, ...]:
+    """What each of the rule's effects gives for this event, in the rule's order."""
+
     def amount(value: int | Expression, what: str, minimum: int) -> int:
         if isinstance(value, Expression):
             value = value.evaluate(names, functions)
@@ -219,20 +149,8 @@ def _effects(
             raise EvaluationError(f"{what} must be at most {MAX_AMOUNT:,}, got {value:,}")
         return value
 
-    awards: list[Award] = []
-    steps: list[Step] = []
-    issues: list[Issue] = []
-    for index, effect in enumerate(rule.effects):
-        if isinstance(effect, GivePoints):
-            awards.append(Award(index, amount(effect.value, "points", 1)))
-        elif isinstance(effect, Progress):
-            # Progress by 0 (say, a distance of nothing) is no step at all, not an error.
-            by = amount(effect.by, f"progress of '{effect.achievement}'", 0)
-            if by:
-                steps.append(Step(index, effect.achievement, by))
-        elif isinstance(effect, IssueBenefit):
-            issues.append(Issue(index, effect.benefit))
-    return awards, tuple(steps), tuple(issues)
+    planned = (effect.plan(index, amount) for index, effect in enumerate(rule.effects))
+    return tuple(grant for grant in planned if grant is not None)
 
 
 def _apply_caps(
@@ -282,12 +200,16 @@ def _cap_state(cap: Any, used: Usage, period: str) -> dict[str, Any]:
     return state
 
 
-def _cut(awards: list[Award], allowed: int) -> list[Award]:
-    """Trim awards, in effect order, to ``allowed`` points in total."""
-    granted = []
-    for award in awards:
-        points = min(award.points, allowed)
-        if points > 0:
-            granted.append(Award(award.effect_index, points))
-        allowed -= points
-    return granted
+def _cut(grants: tuple[Grant, ...], allowed: int) -> tuple[Grant, ...]:
+    """Trim points awards, in effect order, to ``allowed`` points in total."""
+    granted: list[Grant] = []
+    for grant in grants:
+        if isinstance(grant, Award):
+            points = min(grant.points, allowed)
+            allowed -= points
+            if points <= 0:
+                continue
+            if points < grant.points:
+                grant = replace(grant, points=points)
+        granted.append(grant)
+    return tuple(granted)

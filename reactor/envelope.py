@@ -18,12 +18,9 @@ from pydantic import (
 )
 
 from reactor.errors import InputError
+from reactor.shapes import EventType, Strict
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\s\x00-\x1f]+$")]
-EventType = Annotated[
-    str,
-    StringConstraints(max_length=100, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"),
-]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 
 
@@ -77,10 +74,8 @@ class Channel(StrEnum):
     WEBSITE = "website"
 
 
-class Identity(BaseModel):
+class Identity(Strict):
     """A way to recognise a member other than their profile id."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["email", "mobile", "external_id"]
     value: Annotated[str, StringConstraints(min_length=1, max_length=320, strip_whitespace=True)]
@@ -105,15 +100,18 @@ class MemberRef(BaseModel):
         return self
 
 
-class Interaction(MemberRef):
-    """Omneo's interaction model: the ``data`` of ``interaction.*`` events."""
+Signal = Annotated[Literal[-1, 0, 1], BeforeValidator(_not_a_bool)]
+
+
+class InteractionFields(MemberRef):
+    """Every field of Omneo's interaction model, each checked when given, none required."""
 
     id: Id | None = None
-    action: Action
-    channel: Channel
-    signal: Annotated[Literal[-1, 0, 1], BeforeValidator(_not_a_bool)]
-    name: ShortText
-    namespace: ShortText
+    action: Action | None = None
+    channel: Channel | None = None
+    signal: Signal | None = None
+    name: ShortText | None = None
+    namespace: ShortText | None = None
     description: Text | None = None
     url: Text | None = None
     duration: Annotated[float, Field(ge=0, le=10**9)] | None = None
@@ -132,14 +130,33 @@ class Interaction(MemberRef):
     organisation_id: Id | None = None
 
 
+class Interaction(InteractionFields):
+    """Omneo's interaction model: the ``data`` of ``interaction.*`` events."""
+
+    action: Action
+    channel: Channel
+    signal: Signal
+    name: ShortText
+    namespace: ShortText
+
+
+class Deletion(InteractionFields):
+    """The ``data`` of ``interaction.deleted``: the interaction's id and the member are enough,
+    since a platform deleting a record often sends nothing else (spec §2)."""
+
+    id: Id
+
+
+DELETED = "interaction.deleted"
+"""The event type that reverses what an interaction earned."""
+
+
 #: Every interaction field, each a name in rule expressions (None when the event lacks it).
 INTERACTION_FIELDS: tuple[str, ...] = tuple(Interaction.model_fields)
 
 
-class Envelope(BaseModel):
+class Envelope(Strict):
     """One webhook: ``{"id", "type", "created_at", "data"}``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: Id
     type: EventType
@@ -164,7 +181,11 @@ def validate_envelope(document: Any, header_id: str | None) -> tuple[Envelope, M
         envelope = Envelope.model_validate(document)
     except ValidationError as exc:
         raise schema_error(exc) from exc
-    model: type[MemberRef] = Interaction if envelope.is_interaction else MemberRef
+    model: type[MemberRef] = MemberRef
+    if envelope.type == DELETED:
+        model = Deletion
+    elif envelope.is_interaction:
+        model = Interaction
     try:
         return envelope, model.model_validate(envelope.data)
     except ValidationError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reactor.effects import describe
+
 
 def render(view: dict[str, Any]) -> str:
     """The event, then each triggered rule: outcome, reason, points and what decided it."""
@@ -24,7 +26,7 @@ def render(view: dict[str, Any]) -> str:
 
 def _decision(decision: dict[str, Any]) -> list[str]:
     reason = f" ({decision['reason']})" if decision["reason"] else ""
-    effects = ", ".join(_effect(e) for e in decision["effects"])
+    effects = ", ".join(describe(e) for e in decision["effects"])
     head = f"  {decision['rule_id']}@{decision['rule_version']}: {decision['outcome']}{reason}"
     lines = [f"{head} {effects}".rstrip()]
     values = dict(decision["values"])
@@ -37,14 +39,6 @@ def _decision(decision: dict[str, Any]) -> list[str]:
     for name, value in values.items():
         lines.append(f"      {name} = {value!r}")
     return lines
-
-
-def _effect(effect: dict[str, Any]) -> str:
-    if "points" in effect:
-        return f"+{effect['points']} points"
-    if "achievement" in effect:
-        return f"{effect['achievement']} +{effect['by']}"
-    return f"benefit {effect['benefit']}"
 
 
 def _usage(cap: dict[str, Any]) -> str:

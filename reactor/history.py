@@ -2,7 +2,7 @@
 
 Pure: the caller hands in a loader that fetches the member's events, so there is no database
 and no wall clock here (I5). Each History answers for one current event in one time zone,
-computes each distinct call once and loads as little as it can. ``check_call`` refuses bad
+computes each distinct call once and loads as little as it can. ``reactor.rules`` refuses bad
 calls when the rule loads, so the run-time errors here are a last line of defence.
 """
 
@@ -16,8 +16,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from reactor.errors import EvaluationError
-from reactor.expression_helpers import bounded, kind
-from reactor.history_checks import RESERVED
+from reactor.expressions import RESERVED, bounded, freeze, kind_of, thaw
 from reactor.periods import (
     PERIOD_CHOICES,
     PERIODS,
@@ -26,7 +25,6 @@ from reactor.periods import (
     unit_index,
     unit_start,
 )
-from reactor.records import freeze, thaw
 
 LOOKBACK = 32
 """Units (days for ``days_since``) loaded before ``streak`` and ``days_since`` go to all time."""
@@ -101,7 +99,7 @@ class History:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise EvaluationError(
                         f"{name}() needs numbers, but field {field!r} of event {event.id} "
-                        f"holds {kind(value)} {_render(value)}"
+                        f"holds {kind_of(value)} {_render(value)}"
                     )
             return _AGGREGATES[name]([value for _, value in present])
 

@@ -9,11 +9,10 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, bindparam, select
 
-from reactor import tables
 from reactor.envelope import Envelope, MemberRef, occurred_at
 from reactor.errors import InputError
-from reactor.inserts import insert_once
-from reactor.statements import Statement
+from reactor.members import member_exists
+from reactor.storage import insert_once, tables
 from reactor.strictjson import canonical_json
 
 
@@ -154,16 +153,6 @@ def resolve_member(conn: Connection, member: MemberRef, now: datetime) -> str:
         {"type": identity.type, "value": identity.normalised_value(), "member_id": new_id},
     )
     return str(conn.execute(select(tables.identities.c.member_id).where(key)).scalar_one())
-
-
-_MEMBER = Statement(
-    select(tables.members.c.id).where(tables.members.c.id == bindparam("member_id"))
-)
-
-
-def member_exists(conn: Connection, member_id: str) -> bool:
-    """Whether a member with this id has been seen."""
-    return _MEMBER.first(conn, {"member_id": member_id}) is not None
 
 
 def _ensure_member(conn: Connection, member_id: str, now: datetime) -> None:

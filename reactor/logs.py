@@ -14,7 +14,7 @@ def configure_logging(settings: Settings) -> None:
     """Set up structlog (and route the standard library's logging through the same level).
 
     Writes with ``WriteLoggerFactory`` to the real stdout: ``BytesLoggerFactory()`` without a
-    file made every actor fail in Dramatiq CLI worker processes (pitfalls.md).
+    file made every actor fail in Dramatiq CLI worker processes (docs/dependencies.md).
     """
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     json_output = settings.log_format == "json" or (

@@ -18,11 +18,10 @@ import httpx
 import structlog
 from sqlalchemy import Connection, Engine, select, update
 
-from reactor import tables
-from reactor.db import reader, unavailable_is_transient
+from reactor.clock import Clock, SystemClock
 from reactor.errors import TransientError
-from reactor.inserts import insert_once
 from reactor.signatures import sign
+from reactor.storage import insert_once, reader, tables, unavailable_is_transient
 from reactor.strictjson import canonical_json
 from reactor.sweeper import claim_pending
 
@@ -81,16 +80,38 @@ def write(
     return ntf_id
 
 
-def due(engine: Engine, *, now: datetime | None = None, batch: int = 500) -> list[str]:
+def due(engine: Engine, *, now: datetime, batch: int = 500) -> list[str]:
     """Claim pending notifications whose next attempt is due, most overdue first; return ids.
 
     Each is claimed by moving ``next_attempt_at`` to ``now + CLAIM`` only if it still holds the
     value we read (as ``sweeper.sweep`` does), so several sweepers do not all enqueue one.
     The caller enqueues the returned ids.
     """
-    now = now or datetime.now(UTC)
     clock = tables.outbox.c.next_attempt_at
     return claim_pending(engine, tables.outbox, clock, clock <= now, now + CLAIM, batch)
+
+
+class Notifier:
+    """Writes the notifications of one event's effects, remembering their ids to send after
+    the event's transaction commits."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(
+        self,
+        conn: Connection,
+        *,
+        type: str,  # shadows the builtin, but it is the name the spec and payload use
+        member_id: str,
+        key: str,
+        data: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        """``write`` a pending notification and remember its id."""
+        self.written.append(
+            write(conn, type=type, member_id=member_id, key=key, data=data, now=now)
+        )
 
 
 class Deliverer:
@@ -105,6 +126,7 @@ class Deliverer:
         client: httpx.Client | None = None,
         timeout: float = 10.0,
         max_backoff_seconds: float = 3600.0,
+        clock: Clock | None = None,
     ) -> None:
         sign(secret, "check", 0, b"")  # a malformed secret fails here, at start, not per message
         self._engine = engine
@@ -113,6 +135,7 @@ class Deliverer:
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self._max_backoff = max_backoff_seconds
+        self._clock: Clock = clock or SystemClock()
 
     def deliver(self, notification_id: str, *, now: datetime | None = None) -> Delivery:
         """Send one notification; mark it delivered on a 2xx, else record why and raise.
@@ -120,8 +143,9 @@ class Deliverer:
         Raises ``DeliveryFailed`` for a non-2xx answer (3xx included: a redirect is not
         followed) or any HTTP error, after recording the attempt and the next one's time, and
         ``TransientError`` when the database is unavailable. A delivered row is never resent.
+        ``now`` defaults to the deliverer's clock.
         """
-        now = now or datetime.now(UTC)
+        now = now or self._clock.now()
         with unavailable_is_transient():
             return self._deliver(notification_id, now)
 

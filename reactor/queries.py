@@ -1,4 +1,8 @@
-"""Read models for the HTTP API and the CLI: events with decisions, members, the ledger."""
+"""Read models for the HTTP API and the CLI: events with decisions, members, the ledger.
+
+The read side: it reads the tables the write side (inbox, processor) fills, and imports
+nothing of it; what both need of a member is in ``reactor.members``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,10 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
-from reactor import tables
-from reactor.db import reader
-from reactor.inbox import member_exists
+from reactor.members import Progress, balance, member_exists, progress
 from reactor.periods import period_key
-from reactor.processor import balance
 from reactor.rules import Achievement, RuleSet
-from reactor.statements import Statement
+from reactor.storage import Statement, reader, tables
 
 
 def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
@@ -61,7 +62,7 @@ def member_view(
         if not member_exists(conn, member_id):
             return None
         points = balance(conn, member_id)
-        progress_rows = _PROGRESS.rows(conn, params)
+        progress_rows = progress(conn, member_id)
         benefit_rows = _BENEFITS.rows(conn, params)
     return {
         "id": member_id,
@@ -71,7 +72,7 @@ def member_view(
     }
 
 
-def _achievements(rows: Sequence[Any], rules: RuleSet, now: datetime) -> list[dict[str, Any]]:
+def _achievements(rows: Sequence[Progress], rules: RuleSet, now: datetime) -> list[dict[str, Any]]:
     shown = []
     for row in rows:
         achievement = rules.achievements.get(row.achievement_id)
@@ -150,12 +151,7 @@ def ledger_page(
     }
 
 
-# Built once: `reactor simulate` reads every member at the end (see statements.py).
-_PROGRESS = Statement(
-    select(tables.achievement_progress).where(
-        tables.achievement_progress.c.member_id == bindparam("member_id")
-    )
-)
+# Prebuilt: `reactor simulate` reads every member at the end (see reactor.storage.statements).
 _BENEFITS = Statement(
     select(tables.benefits_issued)
     .where(tables.benefits_issued.c.member_id == bindparam("member_id"))

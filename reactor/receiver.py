@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import structlog
+from sqlalchemy import Engine
 
+from reactor.clock import Clock
 from reactor.envelope import validate_envelope
 from reactor.errors import InputError
 from reactor.inbox import Receipt, accept
-from reactor.runtime import Runtime
 from reactor.signatures import WebhookVerifier
 from reactor.strictjson import parse_json
 
@@ -57,25 +57,33 @@ async def read_capped(stream: AsyncIterator[bytes], declared: str | None, limit:
 class Receiver:
     """Turns verified, parsed, validated webhooks into stored events, then rings the broker."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        secrets = runtime.settings.secrets
-        self.verifier = WebhookVerifier(secrets) if secrets else None
+    def __init__(
+        self,
+        engine: Engine,
+        verifier: WebhookVerifier | None,
+        enqueue: Callable[[str], None],
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._verifier = verifier
+        self._enqueue = enqueue
+        self._clock = clock
 
     def receive(self, body: bytes, headers: Mapping[str, str]) -> Receipt:
         """Everything after the body is read; raises ``InputError`` for client mistakes."""
-        if self.verifier is not None:
-            self.verifier.verify(headers, body)
+        now = self._clock.now()
+        if self._verifier is not None:
+            self._verifier.verify(headers, body, now=now.timestamp())
         document = parse_json(body)
         envelope, member = validate_envelope(document, headers.get("webhook-id"))
-        receipt = accept(self.runtime.engine, envelope, member, document, datetime.now(UTC))
+        receipt = accept(self._engine, envelope, member, document, now)
         if receipt.is_new:
             self._ring(receipt.event_id)
         return receipt
 
     def _ring(self, event_id: str) -> None:
         try:
-            self.runtime.enqueue(event_id)
+            self._enqueue(event_id)
         except Exception:
             # The event is already durable; the sweeper enqueues it once the broker is back.
             log.warning("could not enqueue; the sweeper will", event_id=event_id, exc_info=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 
 from reactor.errors import RuleError
-from reactor.ruleset import RuleSet, load_rules, rule_files
+from reactor.rules import RuleSet, load_rules, rule_files
 
 log = structlog.get_logger(__name__)
 

@@ -11,13 +11,15 @@ from sqlalchemy import Engine
 
 from reactor import metrics, outbox
 from reactor.broker import Hooks, make_broker, waiting
+from reactor.clock import Clock, SystemClock
 from reactor.config import Settings
-from reactor.db import make_engine
 from reactor.errors import ConfigError, PermanentError, TransientError
 from reactor.outbox import Deliverer
 from reactor.processor import mark_failed, process_event
 from reactor.reload import RulesWatcher
-from reactor.ruleset import RuleSet, load_rules
+from reactor.rules import RuleSet, load_rules
+from reactor.signatures import WebhookVerifier
+from reactor.storage import make_engine
 from reactor.sweeper import Periodic, sweep
 
 log = structlog.get_logger(__name__)
@@ -38,8 +40,11 @@ class Runtime:
         rules: RuleSet | None = None,
         engine: Engine | None = None,
         broker: dramatiq.Broker | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        #: Where every "now" of this process comes from (tests pass a clock of their own).
+        self.clock: Clock = clock or SystemClock()
         self.engine = engine or make_engine(
             settings.database_url, lock_timeout_ms=settings.lock_timeout_ms
         )
@@ -47,6 +52,7 @@ class Runtime:
             rules if rules is not None else load_rules(settings.rules_path, settings.timezone)
         )
         self.broker = broker or make_broker(settings)
+        self.verifier = WebhookVerifier(settings.secrets) if settings.secrets else None
         self.sweeper = Periodic("sweeper", settings.sweep_interval_seconds, self.sweep_once)
         self.watcher = RulesWatcher(
             settings.rules_path,
@@ -70,11 +76,16 @@ class Runtime:
         if settings.notify_url:
             if not settings.notify_secret:
                 raise ConfigError("REACTOR_NOTIFY_URL is set, so REACTOR_NOTIFY_SECRET must be too")
-            self.deliverer = Deliverer(self.engine, settings.notify_url, settings.notify_secret)
+            self.deliverer = Deliverer(
+                self.engine, settings.notify_url, settings.notify_secret, clock=self.clock
+            )
             self.outbox_sweeper = Periodic(
                 "outbox",
                 settings.sweep_interval_seconds,
-                lambda: [self.deliver_actor.send(n) for n in outbox.due(self.engine)],
+                lambda: [
+                    self.deliver_actor.send(n)
+                    for n in outbox.due(self.engine, now=self.clock.now())
+                ],
             )
         # Declared even without a notify URL, so `reactor worker` always has the queue.
         self.deliver_actor = dramatiq.actor(
@@ -127,7 +138,7 @@ class Runtime:
             log.info("sweep skipped: the queue has a backlog", waiting=backlog)
             return 0
         stale = timedelta(seconds=self.settings.sweep_after_seconds)
-        return sweep(self.engine, self.enqueue, stale, batch=SWEEP_BATCH)
+        return sweep(self.engine, self.enqueue, stale, now=self.clock.now(), batch=SWEEP_BATCH)
 
     def enqueue(self, event_id: str) -> None:
         """Ring the doorbell for a stored event."""
@@ -144,7 +155,11 @@ class Runtime:
             try:
                 with metrics.PROCESSING.time():
                     done = process_event(
-                        self.engine, rules, event_id, notify=self.deliverer is not None
+                        self.engine,
+                        rules,
+                        event_id,
+                        clock=self.clock,
+                        notify=self.deliverer is not None,
                     )
             except TransientError as exc:
                 metrics.EVENTS.labels("retried").inc()
@@ -180,7 +195,7 @@ class Runtime:
 
     def _fail(self, event_id: str, reason: str) -> None:
         metrics.EVENTS.labels("failed").inc()
-        mark_failed(self.engine, event_id, reason)
+        mark_failed(self.engine, event_id, reason, self.clock.now())
 
     def _should_retry(self, retries: int, exc: BaseException) -> bool:
         # Past the last retry the message is dropped, but the event stays pending in the

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from reactor.decisions import REVERSAL
+from reactor.effects import Issue
 from reactor.errors import InputError
-from reactor.reversals import REVERSAL
+from reactor.processor import Processed
 from reactor.rules import RuleSet
 from reactor.sandbox import Sandbox
 from reactor.strictjson import parse_json
@@ -93,15 +95,16 @@ def simulate(
             if fed.processed is None:
                 result.duplicates += 1
                 continue
-            _tally(result, fed.processed.member_id or "", fed.processed.decisions)
+            _tally(result, fed.processed)
         result.members = {m: sandbox.member(m) for m in sandbox.member_ids()}
     finally:
         sandbox.close()
     return result
 
 
-def _tally(result: Simulation, member_id: str, decisions: Iterable[Any]) -> None:
-    for decision in decisions:
+def _tally(result: Simulation, processed: Processed) -> None:
+    member_id = processed.member_id or ""
+    for decision in processed.decisions:
         if decision.rule_id == REVERSAL:
             result.reversals += decision.outcome == "fired"
             continue
@@ -111,8 +114,8 @@ def _tally(result: Simulation, member_id: str, decisions: Iterable[Any]) -> None
         tally.fired += 1
         tally.points += decision.points
         tally.members.add(member_id)
-        tally.benefits += len(decision.issues)
-        tally.levels += len(decision.details.get("levels_reached", []))
+        tally.benefits += sum(isinstance(grant, Issue) for grant in decision.grants)
+        tally.levels += len(processed.levels.get(decision.rule_id, ()))
 
 
 def render(result: Simulation, elapsed: float) -> list[str]:
@@ -138,7 +141,7 @@ def render(result: Simulation, elapsed: float) -> list[str]:
 
 
 def render_comparison(before: Simulation, after: Simulation) -> list[str]:
-    """What changing the rule set would do to the same events: cost and outcomes per rule."""
+    """What changing the rule set would do to the same events: cost and grants per rule."""
     lines = [
         f"{'rule':32} {'fired':>15} {'points':>21} {'members':>15}",
     ]

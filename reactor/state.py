@@ -3,39 +3,36 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import (
-    Connection,
-    Select,
-    and_,
-    bindparam,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Select, and_, bindparam, func, literal, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from reactor import tables
-from reactor.context import EventFacts
-from reactor.db import unavailable_is_transient
-from reactor.engine import Usage
+from reactor import caps
+from reactor.caps import Usage
 from reactor.errors import PermanentError
+from reactor.facts import EventFacts
 from reactor.history import Past
-from reactor.inserts import insert_once
 from reactor.rules import Rule
-from reactor.statements import Statement
+from reactor.storage import Statement, tables, unavailable_is_transient
 
-_events, _decisions, _ledger, _budgets = (
-    tables.events,
-    tables.decisions,
-    tables.ledger,
-    tables.budgets,
-)
+_events, _decisions, _ledger = tables.events, tables.decisions, tables.ledger
+_T = TypeVar("_T")
+
+
+class _Seen(NamedTuple):
+    id: str
+    type: str
+    occurred_at: datetime
+    payload: str
+
+
+class _Used(NamedTuple):
+    fired: int
+    given: int
 
 
 def _history(one_type: bool, since: bool) -> Select[Any]:
@@ -59,9 +56,9 @@ def _history(one_type: bool, since: bool) -> Select[Any]:
     return statement.where(_events.c.occurred_at >= bindparam("since")) if since else statement
 
 
-# Built once (see processor.py): these run for nearly every event.
+# Prebuilt (see reactor.storage.statements): these run for nearly every event.
 _HISTORY = {
-    (one, since): Statement(_history(one, since))
+    (one, since): Statement(_history(one, since), _Seen)
     for one in (True, False)
     for since in (True, False)
 }
@@ -95,19 +92,14 @@ _GIVEN = (
 )
 
 
-def _usage(count: bool, points: bool) -> Statement:
+def _usage(count: bool, points: bool) -> Statement[_Used]:
     """What a limit caps, in one trip: times fired, points given, or both (the other is 0)."""
     fired = _FIRED.scalar_subquery() if count else literal(0)
     given = _GIVEN.scalar_subquery() if points else literal(0)
-    return Statement(select(fired.label("fired"), given.label("given")))
+    return Statement(select(fired.label("fired"), given.label("given")), _Used)
 
 
 _USAGE = {capped: _usage(*capped) for capped in ((True, False), (False, True), (True, True))}
-_BUDGET = Statement(
-    select(_budgets.c.count.label("times"), _budgets.c.points)
-    .where(_budgets.c.rule_id == bindparam("rule_id"), _budgets.c.period == bindparam("period"))
-    .with_for_update()
-)
 
 
 class DatabaseState:
@@ -134,7 +126,7 @@ class DatabaseState:
             (params["type"],) = types
         else:
             params["types"] = sorted(types)
-        rows = self._rows(_HISTORY[len(types) == 1, since is not None], params)
+        rows = self._ask(_HISTORY[len(types) == 1, since is not None].rows, params)
         return [Past(row.id, row.type, row.occurred_at, _data(row.id, row.payload)) for row in rows]
 
     def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
@@ -150,22 +142,20 @@ class DatabaseState:
             "rule_id": rule.id,
             "kept": rule.on_revoke == "keep",
         }
-        (row,) = self._rows(_USAGE[capped], params)
+        row = self._ask(_USAGE[capped].one, params)
         return Usage(int(row.fired), int(row.given))
 
     def budget_usage(self, rule_id: str, period: str) -> Usage:
         """The budget's row, locked until this transaction ends so no other worker overspends."""
         key = {"rule_id": rule_id, "period": period}
-        insert_once(self.conn, _budgets, {**key, "count": 0, "points": 0})
-        (row,) = self._rows(_BUDGET, key)
-        return Usage(int(row.times), int(row.points))
+        return self._ask(lambda conn, params: caps.budget_usage(conn, **params), key)
 
-    def _rows(self, statement: Statement, params: dict[str, Any]) -> Sequence[Any]:
+    def _ask(self, query: Callable[[Connection, dict[str, Any]], _T], params: dict[str, Any]) -> _T:
         # Called from inside expression evaluation: a database failure must reach the worker
         # as retryable, not be recorded as the rule's own error.
         try:
             with unavailable_is_transient():
-                return statement.rows(self.conn, params)
+                return query(self.conn, params)
         except DBAPIError as exc:
             raise PermanentError(f"history query failed: {exc.orig}") from exc
 

@@ -2,20 +2,19 @@
 
 Redis is only the doorbell. A flushed Redis, a lost message or a killed worker leaves an
 accepted event pending in the database; this finds it. Dramatiq's own requeue of a dead
-worker's messages happens only by chance (pitfalls.md).
+worker's messages happens only by chance (docs/dependencies.md).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Column, ColumnElement, Engine, Table, select, update
 
-from reactor import tables
-from reactor.db import reader
+from reactor.storage import reader, tables
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +24,7 @@ def sweep(
     enqueue: Callable[[str], None],
     older_than: timedelta,
     *,
-    now: datetime | None = None,
+    now: datetime,
     batch: int = 1000,
 ) -> int:
     """Enqueue pending events last enqueued before ``now - older_than``; return how many.
@@ -33,7 +32,6 @@ def sweep(
     Each event is claimed by moving its ``enqueued_at`` forward only if it still holds the value
     we read, so several sweepers (one per worker process) do not all enqueue the same event.
     """
-    now = now or datetime.now(UTC)
     events = tables.events
     clock = events.c.enqueued_at
     claimed = claim_pending(engine, events, clock, clock < now - older_than, now, batch)
@@ -79,9 +77,8 @@ def claim_pending(
     return claimed
 
 
-def requeue_all(engine: Engine, enqueue: Callable[[str], None]) -> int:
+def requeue_all(engine: Engine, enqueue: Callable[[str], None], *, now: datetime) -> int:
     """Put failed events back to pending and enqueue every pending event (``reactor requeue``)."""
-    now = datetime.now(UTC)
     events = tables.events
     with engine.begin() as conn:
         conn.execute(

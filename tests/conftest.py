@@ -15,10 +15,9 @@ import pytest
 import sqlalchemy as sa
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from reactor import migrations
 from reactor.config import Settings
-from reactor.db import normalise_url
 from reactor.runtime import Runtime
+from reactor.storage import migrations, normalise_url
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -45,7 +44,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def engine(database_url: str) -> Iterator[sa.Engine]:
     """An engine on ``database_url``, disposed before the database is dropped."""
-    from reactor.db import make_engine
+    from reactor.storage import make_engine
 
     engine = make_engine(database_url)
     yield engine

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from dramatiq.brokers.stub import StubBroker
 
-from reactor import tables
 from reactor.broker import make_broker
 from reactor.errors import ConfigError
 from reactor.runtime import Runtime
+from reactor.storage import tables
 from tests.conftest import make_settings
 from tests.support import store, wait_for
 

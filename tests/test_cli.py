@@ -118,7 +118,7 @@ def test_explain_prints_the_decision_record(
 
     runtime = Runtime(make_settings(database_url=sqlite_url, rules_path=rules_dir))
     store(runtime.engine, "evt_1")
-    process_event(runtime.engine, runtime.rules, "evt_1")
+    process_event(runtime.engine, runtime.rules, "evt_1", clock=runtime.clock)
     runtime.engine.dispose()
     args = ["explain", "evt_1", *(["--json"] if as_json else [])]
     result = CliRunner().invoke(main, args, env={"REACTOR_DATABASE_URL": sqlite_url})

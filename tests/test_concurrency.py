@@ -11,11 +11,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from reactor import tables
 from reactor.app import create_app
 from reactor.processor import process_event
 from reactor.runtime import Runtime
 from reactor.signatures import signed_headers
+from reactor.storage import tables
 from tests.conftest import make_settings
 from tests.support import encode, interaction, post, serve_app, store, wait_for
 
@@ -78,7 +78,10 @@ def test_fifty_concurrent_deliveries_of_one_signed_event_make_one_ledger_entry(
 def test_racing_workers_on_one_pending_event_award_once(runtime: Runtime) -> None:
     """Concurrent processing of the same pending event: one processes it, the rest do nothing."""
     store(runtime.engine, "evt_1")
-    results = race(16, lambda: process_event(runtime.engine, runtime.rules, "evt_1").result)
+    results = race(
+        16,
+        lambda: process_event(runtime.engine, runtime.rules, "evt_1", clock=runtime.clock).result,
+    )
     assert results.count("processed") == 1
     assert set(results) <= {"processed", "already_processed"}
     assert ledger_rows(runtime) == [("evt_1", 1)]
@@ -98,7 +101,7 @@ def test_one_members_events_processed_concurrently_all_count(runtime: Runtime) -
                 event_id = next(pending, None)
             if event_id is None:
                 return
-            process_event(runtime.engine, runtime.rules, event_id)
+            process_event(runtime.engine, runtime.rules, event_id, clock=runtime.clock)
 
     race(8, next_event)
     assert sorted(ledger_rows(runtime)) == sorted((i, 1) for i in ids)
@@ -107,7 +110,7 @@ def test_one_members_events_processed_concurrently_all_count(runtime: Runtime) -
 def test_the_ledger_refuses_updates_and_deletes(runtime: Runtime) -> None:
     """I8: the database itself refuses to change or remove a ledger row."""
     store(runtime.engine, "evt_1")
-    process_event(runtime.engine, runtime.rules, "evt_1")
+    process_event(runtime.engine, runtime.rules, "evt_1", clock=runtime.clock)
     for statement in (sa.update(tables.ledger).values(points=1000), sa.delete(tables.ledger)):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), runtime.engine.begin() as conn:
             conn.execute(statement)

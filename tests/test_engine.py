@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from reactor.context import EventFacts, MemberFacts
 from reactor.engine import Decision, Usage, evaluate
+from reactor.facts import EventFacts, MemberFacts
 from reactor.history import Past
-from reactor.rules import Rule
-from reactor.ruleset import RuleSet, load_rules
+from reactor.rules import Rule, RuleSet, load_rules
 
 MOMENT = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)  # 00:30 on the 23rd in Melbourne (UTC+11)
 
@@ -150,7 +149,7 @@ def test_rules_for_other_types_give_no_decision(tmp_path: Path) -> None:
 def test_one_failing_rule_leaves_the_others_deciding(tmp_path: Path) -> None:
     """A run-time error is that rule's decision; the rules after it still fire."""
     body = (
-        "  - id: a-broken\n    on: interaction.created\n    then: [{points: '1 // 0'}]\n"
+        "  - id: a-broken\n    on: interaction.created\n    then: [{points: '1 // (signal - 1)'}]\n"
         "  - id: b-fine\n    on: interaction.created\n    then: [{points: 2}, {points: 3}]\n"
     )
     decisions = decide(ruleset(tmp_path, body), event())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import datetime
 import pickle
@@ -246,9 +247,9 @@ RUNTIME_ERRORS: list[tuple[str, str, str]] = [
     ("division by zero", "1 / x", "division by zero"),
     ("floor division by zero", "1 // x", "division by zero"),
     ("modulo by zero", "1 % x", "division by zero"),
-    ("repeating text", "'a' * 100000000", "* is only for numbers, not 'str' and 'int'"),
-    ("padding format", "'%0500000000d' % 1", "% is only for numbers"),
-    ("any format", "'%d' % 1", "% is only for numbers"),
+    ("repeating text", "'a' * (x + 100000000)", "* is only for numbers, not 'str' and 'int'"),
+    ("padding format", "'%0500000000d' % x", "% is only for numbers"),
+    ("any format", "'%d' % x", "% is only for numbers"),
     ("text plus number", "s + 1", "unsupported operand types for +: 'str' and 'int'"),
     ("list plus text", "tags + s", "unsupported operand types for +: 'list' and 'str'"),
     ("attribute of text", "s.upper", "cannot read attribute 'upper' of str"),
@@ -260,10 +261,10 @@ RUNTIME_ERRORS: list[tuple[str, str, str]] = [
     ("in on None", "'vip' in n", "'in' needs text, a list or a mapping, not 'None'"),
     ("number in text", "1 in s", "'in' on text needs text on the left"),
     ("negating text", "-s", "unary - is only for numbers"),
-    ("int overflow", "x + 1000000000000000 * 1000000000000000 * 10", "number too large"),
-    ("float overflow", "1e300 * 1e300", "number too large"),
+    ("int overflow", "(x + 1000000000000000) * 1000000000000000 * 10", "number too large"),
+    ("float overflow", "(x + 1e300) * 1e300", "number too large"),
     ("long text", "s + s", "result of + is too long (the limit is 10000)"),
-    ("helper type", "upper(1)", "upper() needs text, not int"),
+    ("helper type", "upper(x)", "upper() needs text, not int"),
 ]
 
 
@@ -277,6 +278,41 @@ def test_runtime_failures_are_evaluation_errors(source: str, message: str) -> No
     with pytest.raises(EvaluationError) as caught:
         evaluate(source, s="x" * 6000, tags=["vip", "new"], x=0, n=None)
     assert message in str(caught.value)
+
+
+NEVER_EVALUATE: list[tuple[str, str, int, str]] = [
+    # (source, what fails, column of the part that can never be evaluated, message)
+    ("'%0500000000d' % 1 == 'x'", "padding format", 1, "% is only for numbers"),
+    ("'x' * 1000000000 == 'x'", "repeating text", 1, "* is only for numbers, not 'str' and 'int'"),
+    ("action == 'a' and 1 / 0", "division by zero", 19, "division by zero"),
+    ("x > 1e300 * 1e300", "float overflow", 5, "number too large"),
+    ("x < 1000000000000000 * 1000000000000000 * 10", "a number too large", 5, "number too large"),
+    ("s == upper(1)", "a helper's type", 6, "upper() needs text, not int"),
+    ('s == "Café crème ☕" + 1', "after non-ASCII text", 6, "unsupported operand types for +"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "col", "message"),
+    [(source, col, message) for source, _, col, message in NEVER_EVALUATE],
+    ids=[case[1] for case in NEVER_EVALUATE],
+)
+def test_parts_that_can_never_be_evaluated_are_refused_when_compiled(
+    source: str, col: int, message: str
+) -> None:
+    """Constant parts are evaluated once at load; one that fails fails the load, located."""
+    with pytest.raises(ExpressionError) as caught:
+        compile_(source)
+    assert caught.value.message.startswith("this part can never be evaluated: " + message)
+    assert (caught.value.line, caught.value.col) == (1, col)
+
+
+def test_constant_parts_are_folded_into_their_values() -> None:
+    """Folding keeps the result: constant arithmetic, lists and pure helpers."""
+    assert evaluate("x + 2 * 3", x=1) == 7
+    assert evaluate('s in ["a", "b"] and upper("a") == "A"', s="a") is True
+    assert evaluate("x == -1", x=-1) is True
+    assert isinstance(compile_("x + 2 * 3").tree.right, ast.BinOp)  # the tree stays as written
 
 
 def test_work_on_big_data_is_capped_per_evaluation() -> None:

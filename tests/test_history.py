@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reactor.errors import EvaluationError
-from reactor.expressions import HELPERS, compile_expression
+from reactor.errors import EvaluationError, ExpressionError
+from reactor.expressions import HELPERS, HISTORY_FUNCTIONS, compile_expression
 from reactor.history import LOOKBACK, History, Past
-from reactor.history_checks import HISTORY_FUNCTIONS, check_call
+from reactor.rules._history_checks import check_call
 
 MELBOURNE = ZoneInfo("Australia/Melbourne")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -389,12 +389,20 @@ GOOD_CALLS = [
 ]
 
 
+def check(source: str, fields: Sequence[str] | None) -> list[ExpressionError]:
+    """The load-time problems of the one call ``source``, at the nodes they are about."""
+    node = ast.parse(source, mode="eval").body
+    assert isinstance(node, ast.Call)
+    return [
+        ExpressionError(message, getattr(at, "lineno", 1), getattr(at, "col_offset", 0) + 1)
+        for message, at in check_call(node, fields)
+    ]
+
+
 @pytest.mark.parametrize("source", GOOD_CALLS, ids=GOOD_CALLS)
 def test_good_calls_pass_the_load_time_checks(source: str) -> None:
     """Constant period, within, unit and field, and filters on known fields."""
-    node = ast.parse(source, mode="eval").body
-    assert isinstance(node, ast.Call)
-    assert check_call(node, FIELDS) == []
+    assert check(source, FIELDS) == []
 
 
 BAD_CALLS: list[tuple[str, str, int]] = [
@@ -430,24 +438,19 @@ BAD_CALLS: list[tuple[str, str, int]] = [
 )
 def test_bad_calls_are_refused_when_the_rule_loads(source: str, message: str, col: int) -> None:
     """One problem, with its message and its column in the expression."""
-    node = ast.parse(source, mode="eval").body
-    assert isinstance(node, ast.Call)
-    problems = check_call(node, FIELDS)
+    problems = check(source, FIELDS)
     assert [(p.message[: len(message)], p.line, p.col) for p in problems] == [(message, 1, col)]
 
 
 def test_every_problem_in_a_call_is_reported_with_its_line() -> None:
     """Two problems on two lines give two errors, in the order they were written."""
-    node = ast.parse('count(\n  period="fortnight",\n  acton=1)', mode="eval").body
-    assert isinstance(node, ast.Call)
-    problems = check_call(node, FIELDS)
+    problems = check('count(\n  period="fortnight",\n  acton=1)', FIELDS)
     assert [(p.line, p.col) for p in problems] == [(2, 10), (3, 3)]
 
 
 def test_without_known_fields_any_filter_passes() -> None:
     """fields=None skips the name checks, but still checks period, within and unit."""
-    node = ast.parse('sum_of("anything.at.all", whatever=1, period="nope")', mode="eval").body
-    assert isinstance(node, ast.Call)
-    assert [p.message for p in check_call(node, None)] == [
+    source = 'sum_of("anything.at.all", whatever=1, period="nope")'
+    assert [p.message for p in check(source, None)] == [
         "period for sum_of() must be 'day', 'week', 'month' or 'year', not 'nope'"
     ]

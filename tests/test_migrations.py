@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from reactor.tables import metadata
+from reactor.storage.tables import metadata
 
 
 def test_the_migrated_schema_matches_the_declared_tables(engine: sa.Engine) -> None:

@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
-from reactor import outbox, tables
+from reactor import outbox
 from reactor.outbox import Deliverer, DeliveryFailed
 from reactor.signatures import WebhookVerifier
+from reactor.storage import tables
 from reactor.strictjson import canonical_json
 from tests.support import serve_app
 

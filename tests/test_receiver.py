@@ -10,10 +10,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from reactor import tables
 from reactor.app import create_app
 from reactor.runtime import Runtime
 from reactor.signatures import signed_headers
+from reactor.storage import tables
 from tests.conftest import make_settings
 from tests.support import encode, interaction, post, serve_app
 

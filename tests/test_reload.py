@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 from reactor.app import create_app
 from reactor.reload import RulesWatcher
-from reactor.ruleset import RuleSet, load_rules
+from reactor.rules import RuleSet, load_rules
 from reactor.runtime import Runtime
 from tests.conftest import make_settings
 from tests.support import encode, interaction, post, serve_app, wait_for

@@ -13,9 +13,7 @@ from jsonschema import Draft202012Validator
 
 from reactor.cli import main
 from reactor.errors import RuleError
-from reactor.rule_schema import DIALECT, rule_file_schema, rule_test_schema
-from reactor.ruleset import load_rules
-from reactor.yamlstrict import load_yaml
+from reactor.rules import DIALECT, load_rules, load_yaml, rule_file_schema, rule_test_schema
 
 RULES = Path(__file__).parent.parent / "rules"
 

@@ -15,9 +15,7 @@ from jsonschema import Draft202012Validator
 from reactor.cli import main
 from reactor.envelope import validate_envelope
 from reactor.errors import RuleError
-from reactor.rule_schema import rule_file_schema, rule_test_schema
-from reactor.ruleset import load_rules
-from reactor.yamlstrict import load_yaml
+from reactor.rules import load_rules, load_yaml, rule_file_schema, rule_test_schema
 
 RULES = Path(__file__).parent.parent / "rules"
 GUIDE = RULES / "README.md"

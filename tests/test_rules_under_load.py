@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reactor import tables
-from reactor.db import make_engine
+from reactor.storage import make_engine, tables
 from tests.support import Workers, store, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from reactor.cli import main
 from reactor.errors import RuleError
-from reactor.ruleset import load_rules
+from reactor.rules import load_rules
 
 GOOD = """\
 rules:

@@ -10,9 +10,8 @@ import sqlalchemy as sa
 import structlog
 from structlog.testing import capture_logs
 
-from reactor import tables
-from reactor.db import reader
 from reactor.runtime import Runtime
+from reactor.storage import reader, tables
 from reactor.sweeper import requeue_all
 from tests.conftest import make_settings
 from tests.support import store, wait_for
@@ -88,7 +87,7 @@ def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
             .where(tables.events.c.id == "evt_bad")
             .values(payload='{"data": {"profile_id": "m1"}}')
         )
-    assert requeue_all(runtime.engine, runtime.enqueue) == 1
+    assert requeue_all(runtime.engine, runtime.enqueue, now=runtime.clock.now()) == 1
     wait_for(lambda: status(runtime, "evt_bad")[0] == "processed", timeout=20, what="requeue")
 
 

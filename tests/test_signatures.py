@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from reactor.errors import ConfigError, InputError
 from reactor.signatures import WebhookVerifier, sign, signed_headers
 
-# The Standard Webhooks known-answer vector (also quoted in shared/pitfalls.md).
+# The Standard Webhooks known-answer vector (also quoted in docs/dependencies.md).
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 MSG_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 TIMESTAMP = 1614265330

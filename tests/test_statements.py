@@ -13,10 +13,9 @@ from sqlalchemy import bindparam, exists, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound, SQLAlchemyError
 
 from benchmarks.simulate import generate
-from reactor import tables
-from reactor.ruleset import load_rules
+from reactor.rules import load_rules
 from reactor.sandbox import Sandbox
-from reactor.statements import Statement
+from reactor.storage import Statement, tables
 from reactor.strictjson import parse_json
 
 NOW = datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=UTC)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reactor import tables
-from reactor.db import make_engine
 from reactor.runtime import Runtime
+from reactor.storage import make_engine, tables
 from reactor.sweeper import sweep
 from tests.conftest import make_settings
 from tests.support import store, wait_for

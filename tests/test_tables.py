@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reactor.tables import UTCDateTime
+from reactor.storage.tables import UTCDateTime
 
 SQLITE = sqlite.dialect()
 ZONES = st.sampled_from(

@@ -9,9 +9,9 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from reactor import tables
 from reactor.app import create_app
 from reactor.runtime import Runtime
+from reactor.storage import tables
 from tests.support import Workers, encode, interaction, post, serve_app, wait_for
 from tests.support import store as store_event
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reactor.errors import RuleError
-from reactor.yamlstrict import MAX_YAML_CHARS, MAX_YAML_DEPTH, load_yaml
+from reactor.rules import MAX_YAML_CHARS, MAX_YAML_DEPTH, load_yaml
 
 
 def problems_of(text: str) -> list[str]:

@@ -1,0 +1,125 @@
+"""Prebuilt statements and ``insert_once``: how Reactor runs the SQL of every event.
+
+The rule: statements that run on every event are prebuilt ``Statement``s, built once at import
+with a typed row; everything else uses ``Connection.execute``. On SQLite inside a transaction a
+``Statement`` runs on the driver (``sqlite.Plan``: no SQLAlchemy execution events fire for it);
+on PostgreSQL, where a round trip costs far more than SQLAlchemy's Python, and outside a
+transaction (``execute`` would begin one: our ``BEGIN IMMEDIATE``) it calls ``execute``.
+Either way it returns the same rows and raises the same SQLAlchemy exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any, Generic, TypeVar, cast, overload
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Dialect, Table, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.expression import Select
+
+from reactor.storage.sqlite import Plan, compile_plan, row_maker
+
+Params = Mapping[str, Any]
+RowT = TypeVar("RowT")
+
+
+class Statement(Generic[RowT]):
+    """One Core statement (a select, or DML with or without RETURNING), built at import.
+
+    ``row`` is the NamedTuple its rows come back as; its fields must be the statement's
+    columns, in order. Without one, rows are plain named tuples typed ``Any``.
+    """
+
+    @overload
+    def __init__(self: Statement[Any], clause: Select[Any] | UpdateBase) -> None: ...
+
+    @overload
+    def __init__(self, clause: Select[Any] | UpdateBase, row: type[RowT]) -> None: ...
+
+    def __init__(self, clause: Select[Any] | UpdateBase, row: type[RowT] | None = None) -> None:
+        self.clause = clause
+        keys = [str(column.key) for column in clause.exported_columns]
+        if row is not None:
+            fields = getattr(row, "_fields", None)
+            if fields != tuple(keys):
+                raise TypeError(f"{row.__name__} has fields {fields}, the statement {keys}")
+        self._make: Any = None
+        if keys:
+            self._make = row_maker(keys) if row is None else row._make  # type: ignore[attr-defined]
+        # Per dialect instance (its type processors); weak, as tests make many engines.
+        self._plans: WeakKeyDictionary[Dialect, Plan | None] = WeakKeyDictionary()
+
+    def rows(self, conn: Connection, params: Params) -> list[RowT]:
+        """Every row the statement returns."""
+        plan = self._plan(conn)
+        if plan is None:
+            make = self._make
+            return [make(row) for row in conn.execute(self.clause, dict(params))]
+        return cast(list[RowT], plan.rows(conn, params))
+
+    def one(self, conn: Connection, params: Params) -> RowT:
+        """The only row; raises ``NoResultFound`` or ``MultipleResultsFound`` otherwise."""
+        row = self.one_or_none(conn, params)
+        if row is None:
+            raise NoResultFound("no row was found when one was required")
+        return row
+
+    def one_or_none(self, conn: Connection, params: Params) -> RowT | None:
+        found = self.rows(conn, params)
+        if len(found) > 1:
+            raise MultipleResultsFound("multiple rows were found when one or none was required")
+        return found[0] if found else None
+
+    def first(self, conn: Connection, params: Params) -> RowT | None:
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def run(self, conn: Connection, params: Params) -> None:
+        """Execute a statement that returns nothing."""
+        plan = self._plan(conn)
+        if plan is None:
+            conn.execute(self.clause, dict(params))
+        else:
+            plan.run(conn, params)
+
+    def run_many(self, conn: Connection, many: Sequence[Params]) -> None:
+        """Execute a statement that returns nothing once per parameter set (executemany)."""
+        plan = self._plan(conn)
+        if plan is None:
+            conn.execute(self.clause, [dict(params) for params in many])
+        else:
+            plan.run_many(conn, many)
+
+    def _plan(self, conn: Connection) -> Plan | None:
+        dialect = conn.dialect
+        if dialect.name != "sqlite" or not conn.in_transaction():
+            return None
+        try:
+            return self._plans[dialect]
+        except KeyError:
+            plan = self._plans[dialect] = compile_plan(self.clause, dialect, self._make)
+            return plan
+
+
+def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> Any | None:
+    """``INSERT … ON CONFLICT DO NOTHING``, how Reactor writes anything that must exist once
+    (I2): the new row's primary key (its first column), or None when a unique key already
+    held the row."""
+    statement = _insert(conn.dialect.name, table, tuple(sorted(values)))
+    row = statement.first(conn, values)
+    return None if row is None else row[0]
+
+
+@cache
+def _insert(dialect: str, table: Table, columns: tuple[str, ...]) -> Statement[Any]:
+    # Built on first use, once per dialect, table and column set: building one per row cost
+    # more than running it. Only the postgresql and sqlite dialects have on_conflict_do_nothing.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values: dict[str, Any] = {column: bindparam(column) for column in columns}
+    statement = insert(table).values(values).on_conflict_do_nothing()
+    # rowcount is -1 for inserts under psycopg 3; RETURNING says for sure.
+    return Statement(statement.returning(*table.primary_key.columns))
