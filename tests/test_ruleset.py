@@ -233,3 +233,55 @@ def test_bad_history_arguments_are_refused_at_load(
     )
     [found] = problems(path)
     assert found.startswith(f"{path}:4:") and needle in found
+
+
+NEVER_EVALUATE = [
+    ("padding format", "'%0500000000d' % 1 == 'x'", "% is only for numbers"),
+    ("repeating text", "'x' * 1000000000 == 'x'", "* is only for numbers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"), [n[1:] for n in NEVER_EVALUATE], ids=[n[0] for n in NEVER_EVALUATE]
+)
+def test_rules_check_refuses_expressions_that_can_never_evaluate(
+    tmp_path: Path, expression: str, message: str
+) -> None:
+    """Such a rule would load and then fail on every event: refused at load, located."""
+    quoted = expression.replace("'", "''")
+    path = write(
+        tmp_path,
+        "r.yaml",
+        f"rules:\n  - id: r\n    on: x.y\n    when: '{quoted}'\n    then: [{{points: 1}}]\n",
+    )
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1, result.output
+    col = len("    when: '") + 1  # the failing part starts the expression, after the quote
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"{path}:4:{col}: this part can never be evaluated: {message}")
+
+
+CAFE = 'name == "Café crème ☕" and '
+NON_ASCII = [
+    ("gate", CAFE + 'chanel == "app"', "chanel", "unknown name 'chanel'"),
+    ("history check", CAFE + 'count(perod="month") > 1', "perod", "unknown field 'perod'"),
+]
+
+
+@pytest.mark.parametrize("quote", ["'", ""], ids=["quoted", "plain"])
+@pytest.mark.parametrize(
+    ("expression", "word", "message"), [n[1:] for n in NON_ASCII], ids=[n[0] for n in NON_ASCII]
+)
+def test_columns_after_non_ascii_text_count_characters(
+    tmp_path: Path, expression: str, word: str, message: str, quote: str
+) -> None:
+    """Both checkers report the column of the mistake as an editor counts it, after é and ☕,
+    in a quoted or a plain YAML scalar."""
+    line = f"    when: {quote}{expression}{quote}"
+    path = write(
+        tmp_path,
+        "r.yaml",
+        f"rules:\n  - id: r\n    on: interaction.created\n{line}\n    then: [{{points: 1}}]\n",
+    )
+    [found] = problems(path)
+    assert found.startswith(f"{path}:4:{line.index(word) + 1}: {message}")

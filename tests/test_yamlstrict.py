@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reactor.errors import RuleError
-from reactor.rules import MAX_YAML_CHARS, MAX_YAML_DEPTH, load_yaml
+from reactor.rules import MAX_YAML_CHARS, MAX_YAML_DEPTH, TEXT, load_yaml
 
 
 def problems_of(text: str) -> list[str]:
@@ -243,6 +243,15 @@ def test_positions_map_every_nested_value_to_its_line_and_column() -> None:
     assert positions[("rules", 0, "then", 0, "points")] == (6, 17)
     assert positions[("rules", 0, "then", 1)] == (7, 9)
     assert positions[("rules", 0, "then", 1, "points")] == (7, 35)
+
+
+def test_a_quoted_scalar_records_where_its_text_begins() -> None:
+    """Columns inside a quoted value count from after the quote; plain ones need no marker."""
+    _, positions = load_yaml("a: 'x == 1'\nb: \"y\"\nc: z\n", "rules.yaml")
+    assert positions[("a",)] == (1, 4)
+    assert positions[("a", TEXT)] == (1, 5)
+    assert positions[("b", TEXT)] == (2, 5)
+    assert ("c", TEXT) not in positions
 
 
 def test_an_empty_file_is_none_at_the_root() -> None:

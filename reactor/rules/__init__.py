@@ -18,13 +18,14 @@ from reactor.rules._cases import (
 from reactor.rules._compiled import Achievement, Benefit, Level, Rule, RuleSet
 from reactor.rules._loader import load_rules, rule_files
 from reactor.rules._schema import DIALECT, rule_file_schema, rule_test_schema
-from reactor.rules._yaml import KEY, MAX_YAML_CHARS, MAX_YAML_DEPTH, load_yaml
+from reactor.rules._yaml import KEY, MAX_YAML_CHARS, MAX_YAML_DEPTH, TEXT, load_yaml
 
 __all__ = [
     "DIALECT",
     "KEY",
     "MAX_YAML_CHARS",
     "MAX_YAML_DEPTH",
+    "TEXT",
     "Achievement",
     "Benefit",
     "CaseResult",

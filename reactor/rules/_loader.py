@@ -20,7 +20,7 @@ from reactor.periods import parse_duration
 from reactor.rules._compiled import Achievement, Benefit, Level, Rule, RuleSet
 from reactor.rules._history_checks import check_history_calls
 from reactor.rules._models import AchievementSpec, BenefitSpec, RuleFile, RuleSpec
-from reactor.rules._yaml import KEY, load_yaml
+from reactor.rules._yaml import KEY, TEXT, load_yaml
 from reactor.strictjson import canonical_json
 
 Path_ = tuple[str | int, ...]
@@ -90,7 +90,12 @@ class _Locator:
         self.file = file
         self.positions = positions
 
-    def at(self, path: Path_, message: str, offset: tuple[int, int] = (1, 1)) -> Problem:
+    def at(self, path: Path_, message: str, offset: tuple[int, int] | None = None) -> Problem:
+        """A problem at ``path``, or at ``offset`` (1-based line, col) inside its text."""
+        if offset is None:
+            offset = (1, 1)
+        elif (*path, TEXT) in self.positions:
+            path = (*path, TEXT)
         for end in range(len(path), -1, -1):
             if path[:end] in self.positions:
                 line, col = self.positions[path[:end]]

@@ -28,6 +28,11 @@ MAX_YAML_PROBLEMS = 100
 KEY = "<key>"
 """Positions also hold each mapping key's own place, at the key's path plus this marker."""
 
+TEXT = "<text>"
+"""And where a quoted scalar's text begins (after the quote), at its path plus this marker:
+a column inside the text (an expression's) counts from there. Escapes (``''``, ``\\"``) inside
+the text are not accounted for."""
+
 Path = tuple[str | int, ...]
 Positions = dict[Path, tuple[int, int]]
 
@@ -145,6 +150,9 @@ class _Builder:
                 self.problem(mark, f"tags are not allowed ({tag})")
             if path is not None:
                 self.positions[path] = mark
+                if isinstance(event, yaml.ScalarEvent) and event.style in ("'", '"'):
+                    # A quoted scalar's text starts after its quote.
+                    self.positions[(*path, TEXT)] = (mark[0], mark[1] + 1)
             if isinstance(event, yaml.ScalarEvent):
                 self.attach(self.scalar(event, mark), mark, path, raw=event.value)
             else:
