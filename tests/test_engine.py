@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reactor.engine import Decision, Usage, evaluate
+from reactor.caps import Usage
+from reactor.decisions import Decision
+from reactor.engine import evaluate
 from reactor.facts import EventFacts, MemberFacts
 from reactor.history import Past
 from reactor.rules import Rule, RuleSet, load_rules
@@ -172,3 +175,87 @@ def test_expressions_cannot_change_the_event(tmp_path: Path) -> None:
     before = repr(facts.data)
     decide(ruleset(tmp_path, rule('meta.stars == 5 and "a" in tags')), facts)
     assert repr(facts.data) == before
+
+
+class Remembered(NoHistory):
+    """A State that remembers what fired decisions gave, as the database does once they commit:
+    limits and budgets report real usage, so the caps are tested without a database."""
+
+    def __init__(self) -> None:
+        self.awards: list[tuple[str, datetime, int]] = []  # (rule, occurred at, points)
+        self.budgets: dict[tuple[str, str], Usage] = {}
+
+    def decide(self, rules: RuleSet, facts: EventFacts) -> list[Decision]:
+        """Evaluate ``facts`` and record what fired, like the processor's commit."""
+        super().__init__(facts)
+        decisions = evaluate(rules, facts, MEMBER, self)
+        for d in decisions:
+            if d.outcome != "fired":
+                continue
+            self.awards.append((d.rule_id, facts.occurred_at, d.points))
+            if d.budget_period is not None:
+                key = (d.rule_id, d.budget_period)
+                used = self.budgets.get(key, Usage(0, 0))
+                self.budgets[key] = Usage(used.count + 1, used.points + d.points)
+        return decisions
+
+    def member_usage(self, rule: Rule, start: datetime, end: datetime) -> Usage:
+        given = [p for r, at, p in self.awards if r == rule.id and start <= at < end]
+        return Usage(len(given), sum(given))
+
+    def budget_usage(self, rule_id: str, period: str) -> Usage:
+        return self.budgets.get((rule_id, period), Usage(0, 0))
+
+
+def at(when: datetime) -> EventFacts:
+    return dataclasses.replace(event(), occurred_at=when, received_at=when)
+
+
+def outcomes(decisions: list[Decision]) -> list[tuple[str, str | None, int]]:
+    return [(d.outcome, d.reason, d.points) for d in decisions]
+
+
+def test_a_points_limit_cuts_the_award_to_what_remains_then_refuses(tmp_path: Path) -> None:
+    """limit {points: 25, per: month}: 10, 10, 5 (cut from 10), limit_reached; next month 10."""
+    rules = ruleset(tmp_path, rule(points=10, extra="    limit: {points: 25, per: month}\n"))
+    state = Remembered()
+    days = [MOMENT + timedelta(days=d) for d in (0, 1, 2, 3)]
+    decided = [state.decide(rules, at(day))[0] for day in days]
+    assert outcomes(decided) == [
+        ("fired", None, 10),
+        ("fired", None, 10),
+        ("fired", None, 5),
+        ("skipped", "limit_reached", 0),
+    ]
+    assert decided[2].details["cut_from"] == 10
+    assert decided[2].details["limit"] == {"period": "2026-11", "points": {"used": 20, "of": 25}}
+    assert decided[3].details["limit"] == {"period": "2026-11", "points": {"used": 25, "of": 25}}
+    assert outcomes(state.decide(rules, at(datetime(2026, 12, 1, tzinfo=UTC)))) == [
+        ("fired", None, 10)
+    ]
+
+
+def test_a_count_limit_is_reached_on_the_third_event_of_a_day(tmp_path: Path) -> None:
+    """limit {count: 2, per: day}: the third event that day is limit_reached, with its usage."""
+    rules = ruleset(tmp_path, rule(extra="    limit: {count: 2, per: day}\n"))
+    state = Remembered()
+    first, second, third = (
+        state.decide(rules, at(MOMENT + timedelta(minutes=m))) for m in (0, 1, 2)
+    )
+    assert [d[0].outcome for d in (first, second)] == ["fired", "fired"]
+    assert outcomes(third) == [("skipped", "limit_reached", 0)]
+    assert third[0].details["limit"] == {"period": "2026-11-22", "count": {"used": 2, "of": 2}}
+
+
+def test_a_budget_is_cut_then_exhausted_for_everyone(tmp_path: Path) -> None:
+    """budget {points: 25}: one pot for all events; the last award is cut, then exhausted."""
+    rules = ruleset(tmp_path, rule(points=10, extra="    budget: {points: 25}\n"))
+    state = Remembered()
+    seen = [outcomes(state.decide(rules, at(MOMENT + timedelta(days=d)))) for d in range(4)]
+    assert [s[0] for s in seen] == [
+        ("fired", None, 10),
+        ("fired", None, 10),
+        ("fired", None, 5),
+        ("skipped", "budget_exhausted", 0),
+    ]
+    assert state.budgets == {("r", "lifetime"): Usage(3, 25)}

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,3 +77,29 @@ def test_any_json_document_is_accepted_or_refused_cleanly(
         validate_envelope(document, header)
     except InputError as exc:
         assert exc.status == 422
+
+
+def test_a_deletion_needs_only_the_interaction_id_and_the_member() -> None:
+    """interaction.deleted with ``data.id`` and the member is valid; with either missing, 422."""
+    minimal = {"id": "del_1", "type": "interaction.deleted", "data": {"id": "int_1"}}
+    by_profile = {**minimal, "data": {"id": "int_1", "profile_id": "m1"}}
+    envelope, member = validate_envelope(by_profile, None)
+    assert (envelope.type, member.profile_id) == ("interaction.deleted", "m1")
+    by_identity = {
+        **minimal,
+        "data": {"id": "int_1", "identity": {"type": "email", "value": "a@b.c"}},
+    }
+    assert validate_envelope(by_identity, None)[1].identity is not None
+    for missing in (minimal, {**minimal, "data": {"profile_id": "m1"}}):
+        with pytest.raises(InputError) as caught:
+            validate_envelope(missing, None)
+        assert caught.value.status == 422
+
+
+def test_a_created_interaction_still_needs_its_fields() -> None:
+    """Only deletions are relaxed: interaction.created without action is still 422."""
+    document = interaction("evt_1")
+    del document["data"]["action"]
+    with pytest.raises(InputError) as caught:
+        validate_envelope(document, None)
+    assert caught.value.status == 422 and "action" in json.dumps(caught.value.body())

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from reactor.app import create_app
-from reactor.runtime import Runtime
+from reactor.runtime import QUEUE, Runtime
 from tests.conftest import make_settings
-from tests.support import encode, interaction, post, serve_app, wait_for
+from tests.support import encode, interaction, post, serve_app
 
 RULES = """
 rules:
@@ -38,28 +38,34 @@ rules:
 
 
 @pytest.fixture
-def app_url(sqlite_url: str, tmp_path: Path) -> Iterator[str]:
+def runtime(sqlite_url: str, tmp_path: Path) -> Runtime:
     rules = tmp_path / "pipeline-rules"
     rules.mkdir()
     (rules / "rules.yaml").write_text(RULES)
-    runtime = Runtime(make_settings(database_url=sqlite_url, rules_path=rules))
+    return Runtime(make_settings(database_url=sqlite_url, rules_path=rules))
+
+
+@pytest.fixture
+def app_url(runtime: Runtime) -> Iterator[str]:
     with serve_app(create_app(runtime)) as url:
         yield url
 
 
-def processed(client: httpx.Client, base: str, event_id: str) -> dict:
-    def done() -> dict | None:
-        event = client.get(f"{base}/events/{event_id}").json()
-        return event if event["status"] != "pending" else None
+def processed(client: httpx.Client, base: str, runtime: Runtime, event_id: str) -> dict:
+    """The event's view once the in-process worker has emptied the queue."""
+    runtime.broker.join(QUEUE, timeout=20_000)
+    event = client.get(f"{base}/events/{event_id}").json()
+    assert event["status"] != "pending", event
+    return event
 
-    return wait_for(done, timeout=20, what=f"{event_id} to be processed")
 
-
-def test_a_review_earns_points_with_a_decision_for_every_matching_rule(app_url: str) -> None:
+def test_a_review_earns_points_with_a_decision_for_every_matching_rule(
+    app_url: str, runtime: Runtime
+) -> None:
     """Each triggered rule leaves a decision; one rule's run-time error does not stop the others."""
     with httpx.Client(timeout=10) as client:
         assert post(client, app_url, encode(interaction("evt_1"))).status_code == 202
-        event = processed(client, app_url, "evt_1")
+        event = processed(client, app_url, runtime, "evt_1")
         assert event["status"] == "processed"
         outcomes = {
             d["rule_id"]: (d["outcome"], d["reason"], d["effects"]) for d in event["decisions"]
@@ -80,21 +86,21 @@ def test_a_review_earns_points_with_a_decision_for_every_matching_rule(app_url: 
         assert {e["event_id"] for e in ledger["entries"]} == {"evt_1"}
 
 
-def test_a_condition_that_is_false_is_recorded_as_skipped(app_url: str) -> None:
+def test_a_condition_that_is_false_is_recorded_as_skipped(app_url: str, runtime: Runtime) -> None:
     """A rule whose trigger matched but whose condition was false is skipped: condition_false."""
     with httpx.Client(timeout=10) as client:
         document = interaction(
             "evt_v", action="view", interacted_type="product", meta={"stars": 2}, signal=0
         )
         post(client, app_url, encode(document))
-        event = processed(client, app_url, "evt_v")
+        event = processed(client, app_url, runtime, "evt_v")
         review = next(d for d in event["decisions"] if d["rule_id"] == "review")
         assert (review["outcome"], review["reason"]) == ("skipped", "condition_false")
         assert review["values"] == {"when": False}
         assert client.get(f"{app_url}/members/m1").json()["points"] == 4
 
 
-def test_rules_for_other_event_types_are_not_consulted(app_url: str) -> None:
+def test_rules_for_other_event_types_are_not_consulted(app_url: str, runtime: Runtime) -> None:
     """A swim event is decided only by swim rules; its free-form data is reachable as data."""
     with httpx.Client(timeout=10) as client:
         document = {
@@ -103,20 +109,20 @@ def test_rules_for_other_event_types_are_not_consulted(app_url: str) -> None:
             "data": {"profile_id": "m2", "distance_m": 1550},
         }
         post(client, app_url, encode(document))
-        event = processed(client, app_url, "evt_s")
+        event = processed(client, app_url, runtime, "evt_s")
         assert [(d["rule_id"], d["effects"]) for d in event["decisions"]] == [
             ("swims", [{"points": 15}])
         ]
         assert client.get(f"{app_url}/members/m2").json()["points"] == 15
 
 
-def test_the_ledger_is_paginated_with_a_cursor(app_url: str) -> None:
+def test_the_ledger_is_paginated_with_a_cursor(app_url: str, runtime: Runtime) -> None:
     """GET /members/{id}/ledger pages through entries oldest first with a next cursor."""
     with httpx.Client(timeout=10) as client:
         for i in range(3):
             post(client, app_url, encode(interaction(f"evt_{i}", meta=None)))
         for i in range(3):
-            processed(client, app_url, f"evt_{i}")
+            processed(client, app_url, runtime, f"evt_{i}")
         first = client.get(f"{app_url}/members/m1/ledger", params={"limit": 2}).json()
         assert len(first["entries"]) == 2 and first["next"]
         rest = client.get(
@@ -169,7 +175,7 @@ def test_history_and_limits_work_through_the_real_pipeline(sqlite_url: str, tmp_
         times = ["2026-11-10T10:00:00Z", "2026-11-20T10:00:00Z", "2026-11-30T23:30:00Z"]
         for i, moment in enumerate(times):
             post(client, base, encode(interaction(f"evt_{i}", interacted_at=moment)))
-            processed(client, base, f"evt_{i}")
+            processed(client, base, runtime, f"evt_{i}")
         first, second, third = (
             client.get(f"{base}/events/evt_{i}").json()["decisions"][0] for i in range(3)
         )

@@ -58,6 +58,17 @@ def test_a_valid_event_is_accepted_and_stored_pending(
     assert event["occurred_at"] == "2026-11-21T22:59:12+00:00"
 
 
+def test_a_deletion_with_only_the_interaction_id_and_member_is_accepted(
+    client: httpx.Client, base: str, runtime: Runtime
+) -> None:
+    """interaction.deleted needs data.id and the member, nothing else (spec §2)."""
+    data = {"id": "int_1", "profile_id": "m1"}
+    deletion = {"id": "del_1", "type": "interaction.deleted", "data": data}
+    response = post(client, base, encode(deletion))
+    assert (response.status_code, response.json()["status"]) == (202, "accepted")
+    assert stored_events(runtime) == 1
+
+
 def test_the_same_event_twice_is_a_duplicate(
     client: httpx.Client, base: str, runtime: Runtime
 ) -> None:

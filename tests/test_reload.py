@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 from reactor.app import create_app
 from reactor.reload import RulesWatcher
 from reactor.rules import RuleSet, load_rules
-from reactor.runtime import Runtime
+from reactor.runtime import QUEUE, Runtime
 from tests.conftest import make_settings
 from tests.support import encode, interaction, post, serve_app, wait_for
 
@@ -79,10 +79,7 @@ def test_the_running_service_picks_up_an_edit(sqlite_url: str, tmp_path: Path) -
             what="the reload",
         )
         post(client, base, encode(interaction("evt_1")))
-        wait_for(
-            lambda: client.get(f"{base}/members/m1").json()["points"] == 5,
-            timeout=10,
-            what="the new rule's points",
-        )
+        runtime.broker.join(QUEUE, timeout=10_000)
+        assert client.get(f"{base}/members/m1").json()["points"] == 5
         decision = client.get(f"{base}/events/evt_1").json()["decisions"][0]
         assert decision["rule_version"] != old

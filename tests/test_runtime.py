@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import structlog
 from structlog.testing import capture_logs
 
-from reactor.runtime import Runtime
+from reactor.runtime import QUEUE, Runtime
 from reactor.storage import reader, tables
 from reactor.sweeper import requeue_all
 from tests.conftest import make_settings
@@ -63,7 +63,8 @@ def test_a_member_locked_elsewhere_is_retried_until_the_lock_is_free(runtime: Ru
     finally:
         transaction.rollback()
         holder.close()
-    wait_for(lambda: status(runtime, "evt_1")[0] == "processed", timeout=20, what="processing")
+    runtime.broker.join(QUEUE, timeout=20_000)
+    assert status(runtime, "evt_1")[0] == "processed"
     with runtime.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.ledger)).scalar() == 1
 
@@ -79,7 +80,8 @@ def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
             sa.update(tables.events).where(tables.events.c.id == "evt_bad").values(payload="{")
         )
     runtime.enqueue("evt_bad")
-    wait_for(lambda: status(runtime, "evt_bad")[0] == "failed", timeout=20, what="failure")
+    runtime.broker.join(QUEUE, timeout=20_000)
+    assert status(runtime, "evt_bad")[0] == "failed"
     assert "stored payload is unreadable" in (status(runtime, "evt_bad")[1] or "")
     with runtime.engine.begin() as conn:
         conn.execute(
@@ -88,7 +90,8 @@ def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
             .values(payload='{"data": {"profile_id": "m1"}}')
         )
     assert requeue_all(runtime.engine, runtime.enqueue, now=runtime.clock.now()) == 1
-    wait_for(lambda: status(runtime, "evt_bad")[0] == "processed", timeout=20, what="requeue")
+    runtime.broker.join(QUEUE, timeout=20_000)
+    assert status(runtime, "evt_bad")[0] == "processed"
 
 
 def test_log_lines_while_processing_carry_the_event_and_member_ids(runtime: Runtime) -> None:
@@ -96,7 +99,7 @@ def test_log_lines_while_processing_carry_the_event_and_member_ids(runtime: Runt
     store(runtime.engine, "evt_1", member="m7")
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         runtime.enqueue("evt_1")
-        wait_for(lambda: any(e["event"] == "event handled" for e in logs), timeout=20, what="a log")
+        runtime.broker.join(QUEUE, timeout=20_000)
     handled = next(e for e in logs if e["event"] == "event handled")
     assert (handled["event_id"], handled["member_id"], handled["result"]) == (
         "evt_1",

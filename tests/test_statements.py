@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -84,6 +84,38 @@ def test_rows_read_like_sqlalchemys_rows(filled: sa.Engine) -> None:
     assert ours[0].deleted_at is None
     assert ours[0].any_processed is False
     assert ours[0].key == ours[0][4] == "key e1"
+
+
+class EventRow(NamedTuple):
+    id: str
+    occurred_at: datetime
+    deleted_at: datetime | None
+    any_processed: bool
+    key: str
+
+
+TYPED = Statement(EVENTS.clause, EventRow)
+
+
+def test_typed_rows_come_back_as_their_named_tuple(filled: sa.Engine) -> None:
+    """A Statement with a row type gives instances of it, on both paths."""
+    with filled.begin() as conn:
+        rows = TYPED.rows(conn, {"member_id": "m1"})
+    assert [type(row) for row in rows] == [EventRow, EventRow]
+    assert rows[0] == EventRow("e1", NOW, None, False, "key e1")
+
+
+class Misnamed(NamedTuple):
+    id: str
+    occurred: datetime
+
+
+def test_a_row_type_that_does_not_match_the_columns_is_refused_when_built() -> None:
+    """Fields must be the statement's columns in order: a mismatch fails at import, not later."""
+    with pytest.raises(TypeError, match=r"Misnamed has fields \('id', 'occurred'\)"):
+        Statement(select(_events.c.id, _events.c.occurred_at), Misnamed)
+    with pytest.raises(TypeError, match="EventRow has fields"):
+        Statement(select(_events.c.occurred_at, _events.c.id), EventRow)
 
 
 def test_writes_are_read_back_by_sqlalchemy_as_written(filled: sa.Engine) -> None:
