@@ -8,7 +8,7 @@ wait for each other in a circle.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -74,11 +74,3 @@ def refund(conn: Connection, refunds: Mapping[tuple[str, str], Usage]) -> None:
         }
         _MOVE.run(conn, params)
 
-
-def merged(parts: Iterable[tuple[tuple[str, str], Usage]]) -> dict[tuple[str, str], Usage]:
-    """Usages added up by key."""
-    total: dict[tuple[str, str], Usage] = {}
-    for key, usage in parts:
-        held = total.get(key, Usage(0, 0))
-        total[key] = Usage(held.count + usage.count, held.points + usage.points)
-    return total

@@ -21,41 +21,7 @@ from reactor.signatures import WebhookVerifier
 from reactor.storage import tables
 from tests.conftest import make_settings
 from tests.support import encode, interaction, post, serve_app, wait_for
-
-RULES = """
-benefits:
-  - id: coffee-voucher
-    name: Free coffee
-    expires_after: 30d
-  - id: welcome-gift
-    name: Welcome gift
-
-achievements:
-  - id: prolific-reviewer
-    name: Prolific reviewer
-    levels:
-      - {at: 3, name: Bronze, then: [{points: 100}, {benefit: coffee-voucher}]}
-      - {at: 5, name: Silver}
-
-rules:
-  - id: review
-    on: interaction.created
-    when: action == "feedback"
-    then:
-      - points: 10
-      - achievement: prolific-reviewer
-  - id: first-review-gift
-    on: interaction.created
-    when: action == "feedback" and count(action="feedback") == 1
-    then:
-      - benefit: welcome-gift
-  - id: loyalty-bonus
-    on: interaction.created
-    when: action == "feedback"
-    on_revoke: keep
-    then:
-      - points: 1
-"""
+from tests.test_effects import RULES
 
 
 @pytest.fixture

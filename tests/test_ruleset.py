@@ -154,11 +154,9 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("expression", [h[1] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
-def test_rules_check_refuses_hostile_expressions_with_their_location(
-    tmp_path: Path, expression: str
-) -> None:
-    """`reactor rules check` exits 1 with file:line:col for an expression the gate refuses."""
+def rules_check_refuses(tmp_path: Path, expression: str) -> tuple[Path, str]:
+    """`reactor rules check` on a rule whose condition is ``expression``: it must exit 1; the
+    file and the first line of output."""
     quoted = expression.replace("'", "''")
     path = write(
         tmp_path,
@@ -167,7 +165,15 @@ def test_rules_check_refuses_hostile_expressions_with_their_location(
     )
     result = CliRunner().invoke(main, ["rules", "check", str(path)])
     assert result.exit_code == 1, result.output
-    first = result.output.splitlines()[0]
+    return path, result.output.splitlines()[0]
+
+
+@pytest.mark.parametrize("expression", [h[1] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+def test_rules_check_refuses_hostile_expressions_with_their_location(
+    tmp_path: Path, expression: str
+) -> None:
+    """`reactor rules check` exits 1 with file:line:col for an expression the gate refuses."""
+    path, first = rules_check_refuses(tmp_path, expression)
     file, line, col, message = first.split(":", 3)
     assert (file, line) == (str(path), "4")
     assert int(col) >= 11 and message.strip()
@@ -248,16 +254,8 @@ def test_rules_check_refuses_expressions_that_can_never_evaluate(
     tmp_path: Path, expression: str, message: str
 ) -> None:
     """Such a rule would load and then fail on every event: refused at load, located."""
-    quoted = expression.replace("'", "''")
-    path = write(
-        tmp_path,
-        "r.yaml",
-        f"rules:\n  - id: r\n    on: x.y\n    when: '{quoted}'\n    then: [{{points: 1}}]\n",
-    )
-    result = CliRunner().invoke(main, ["rules", "check", str(path)])
-    assert result.exit_code == 1, result.output
+    path, first = rules_check_refuses(tmp_path, expression)
     col = len("    when: '") + 1  # the failing part starts the expression, after the quote
-    first = result.output.splitlines()[0]
     assert first.startswith(f"{path}:4:{col}: this part can never be evaluated: {message}")
 
 
