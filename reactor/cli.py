@@ -1,4 +1,5 @@
-"""The ``reactor`` command line: serve, worker, rules check, db upgrade, requeue, explain."""
+"""The ``reactor`` command line: serve, worker, rules check/test/schema, simulate, db upgrade,
+requeue, explain."""
 
 from __future__ import annotations
 
