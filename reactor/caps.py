@@ -73,4 +73,3 @@ def refund(conn: Connection, refunds: Mapping[tuple[str, str], Usage]) -> None:
             "spent": -usage.points,
         }
         _MOVE.run(conn, params)
-

@@ -21,6 +21,7 @@ from reactor.rules._compiled import Achievement, Benefit, Level, Rule, RuleSet
 from reactor.rules._history_checks import check_history_calls
 from reactor.rules._models import AchievementSpec, BenefitSpec, RuleFile, RuleSpec
 from reactor.rules._yaml import KEY, TEXT, load_yaml
+from reactor.shapes import RULE_ID_PATTERN
 from reactor.strictjson import canonical_json
 
 Path_ = tuple[str | int, ...]
@@ -365,7 +366,8 @@ def _message(error: ErrorDetails, loc: Path_) -> str:
         return f"missing required key '{last}'"
     message = error["msg"].removeprefix("Value error, ")
     if kind == "string_pattern_mismatch" and last == "id":
-        return "rule id must match [a-z0-9][a-z0-9_-]* (lowercase letters, digits, '-' and '_')"
+        pattern = RULE_ID_PATTERN.strip("^$")
+        return f"rule id must match {pattern} (lowercase letters, digits, '-' and '_')"
     if kind == "string_pattern_mismatch" and "on" in loc:
         return f"'{error['input']}' is not an event type (like interaction.created)"
     return f"{last}: {message}" if isinstance(last, str) else message
