@@ -7,6 +7,7 @@ instant, so a replay stores replay times.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, exists, literal, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from reactor import caps, effects, members
@@ -28,11 +29,15 @@ from reactor.facts import EventFacts, MemberFacts
 from reactor.outbox import Notifier
 from reactor.rules import RuleSet
 from reactor.state import DatabaseState
-from reactor.storage import Statement, lock_member, tables, unavailable_is_transient
+from reactor.storage import Statement, lock_member, savepoint, tables, unavailable_is_transient
 
 log = structlog.get_logger(__name__)
 
-Result = Literal["processed", "already_processed", "already_failed", "unknown"]
+Result = Literal["processed", "already_processed", "already_failed", "unknown", "deferred"]
+
+#: Earlier pending events of the member processed before the one asked for, at the most, in one
+#: transaction; with more waiting, the event is deferred (see ``process_event``).
+EARLIER_AT_ONCE = 100
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Processed:
     #: Outbox notifications the event's effects wrote, to deliver now that it is committed.
     notifications: tuple[str, ...] = ()
     occurred_at: datetime | None = None
+    #: The member's earlier pending events processed first, in event-time order (I3).
+    earlier: tuple[str, ...] = ()
 
 
 def process_event(
@@ -54,13 +61,18 @@ def process_event(
 ) -> Processed:
     """Apply the rules to one stored event, exactly once, in one transaction.
 
+    The member's events pending at the same time are evaluated in event-time order (I3): under
+    the member's lock, its pending events that happened before this one are processed first,
+    oldest first, in the same transaction. With more than ``EARLIER_AT_ONCE`` of them, the
+    oldest are processed and this one is ``deferred``, to be enqueued again.
+
     A redelivered, retried or concurrently delivered event finds the event no longer pending
     once it holds the member's lock and does nothing. Raises ``TransientError`` when trying
     again may help and ``PermanentError`` when it cannot.
     """
     try:
         with unavailable_is_transient(), engine.begin() as conn:
-            return process_stored(conn, rules, event_id, clock=clock, notify=notify)
+            return _in_member_order(conn, rules, event_id, clock, notify)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
         raise TransientError(f"concurrent write: {exc.orig}") from exc
@@ -119,6 +131,27 @@ _DONE = Statement(
         error=None,
     )
 )
+
+
+class _Pending(NamedTuple):
+    id: str
+    occurred_at: datetime
+    received_at: datetime
+
+
+# The member's pending events up to a time, oldest first, through the partial index of pending
+# events (its condition must be written as a literal for SQLite to use it).
+_PENDING = Statement(
+    select(_events.c.id, _events.c.occurred_at, _events.c.received_at)
+    .where(
+        _events.c.member_id == bindparam("member_id"),
+        text("events.status = 'pending'"),
+        _events.c.occurred_at <= bindparam("occurred_at"),
+    )
+    .order_by(_events.c.occurred_at, _events.c.received_at, _events.c.id)
+    .limit(bindparam("most")),
+    _Pending,
+)
 _DELETED = Statement(
     update(_events).where(_events.c.id == bindparam("event_id")).values(deleted_at=bindparam("at"))
 )
@@ -127,20 +160,87 @@ _DELETED = Statement(
 def process_stored(
     conn: Connection, rules: RuleSet, event_id: str, *, clock: Clock, notify: bool = False
 ) -> Processed:
-    """``process_event`` inside the caller's transaction, which the caller commits."""
+    """One event inside the caller's transaction, which the caller commits.
+
+    For a caller that processes every event as it stores it (the sandbox), so no earlier
+    event of the member is ever pending; workers use ``process_event``.
+    """
+    row = _locked(conn, event_id)
+    if isinstance(row, Processed):
+        return row
+    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
+        return _process(conn, rules, row, clock.now(), Notifier() if notify else None)
+
+
+def _in_member_order(
+    conn: Connection, rules: RuleSet, event_id: str, clock: Clock, notify: bool
+) -> Processed:
+    row = _locked(conn, event_id)
+    if isinstance(row, Processed):
+        return row
+    # Log lines while the event is processed carry its member; leaving the block unbinds it.
+    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
+        now = clock.now()
+        notifier = Notifier() if notify else None
+        mine = (row.occurred_at, row.received_at, row.id)
+        waiting = [
+            r.id
+            for r in _PENDING.rows(
+                conn,
+                {
+                    "member_id": row.member_id,
+                    "occurred_at": row.occurred_at,
+                    "most": EARLIER_AT_ONCE + 1,
+                },
+            )
+            if (r.occurred_at, r.received_at, r.id) < mine
+        ]
+        earlier = tuple(
+            e for e in waiting[:EARLIER_AT_ONCE] if _earlier(conn, rules, e, now, notifier)
+        )
+        if len(waiting) > EARLIER_AT_ONCE:
+            written = tuple(notifier.written) if notifier is not None else ()
+            return Processed("deferred", row.member_id, notifications=written, earlier=earlier)
+        done = _process(conn, rules, row, now, notifier)
+        return dataclasses.replace(done, earlier=earlier)
+
+
+def _locked(conn: Connection, event_id: str) -> _EventRow | Processed:
+    """The pending event with its member locked, or what processing it would be now."""
     row = _EVENT.one_or_none(conn, {"event_id": event_id})
     if row is None:
         return Processed("unknown")
     if row.status != "pending":
         return Processed(f"already_{row.status}")  # type: ignore[arg-type]
-    # Log lines while the event is processed carry its member; leaving the block unbinds it.
-    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
-        if lock_member(conn, row.member_id):
-            # Read again under the lock: another worker may have finished it meanwhile.
-            row = _EVENT.one(conn, {"event_id": event_id})
-            if row.status != "pending":
-                return Processed(f"already_{row.status}")  # type: ignore[arg-type]
-        return _process(conn, rules, row, clock.now(), Notifier() if notify else None)
+    if lock_member(conn, row.member_id):
+        # Read again under the lock: another worker may have finished it meanwhile.
+        row = _EVENT.one(conn, {"event_id": event_id})
+        if row.status != "pending":
+            return Processed(f"already_{row.status}")  # type: ignore[arg-type]
+    return row
+
+
+def _earlier(
+    conn: Connection, rules: RuleSet, event_id: str, now: datetime, notify: Notifier | None
+) -> bool:
+    """An earlier pending event of the locked member, processed under a savepoint of its own.
+
+    One that cannot be processed is left pending and untouched: its own message processes it
+    alone, and parks it as failed.
+    """
+    row = _EVENT.one(conn, {"event_id": event_id})
+    if row.status != "pending":  # parked as failed by its own message meanwhile
+        return False
+    written = len(notify.written) if notify is not None else 0
+    try:
+        with savepoint(conn):
+            _process(conn, rules, row, now, notify)
+    except PermanentError as exc:
+        log.warning("an earlier event is left to its own message", id=event_id, error=str(exc))
+        if notify is not None:
+            del notify.written[written:]
+        return False
+    return True
 
 
 def _process(

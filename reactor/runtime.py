@@ -176,7 +176,12 @@ class Runtime:
                 return
             for notification in done.notifications:
                 self._send_quietly(notification)
+            if done.result == "deferred":
+                # Many earlier events of its member were waiting; the oldest went first.
+                self.enqueue(event_id)
             metrics.EVENTS.labels(done.result).inc()
+            if done.earlier:
+                metrics.EVENTS.labels("processed").inc(len(done.earlier))
             for decision in done.decisions:
                 metrics.DECISIONS.labels(decision.outcome).inc()
             log.info(
@@ -184,6 +189,7 @@ class Runtime:
                 result=done.result,
                 member_id=done.member_id,
                 fired=sum(d.outcome == "fired" for d in done.decisions),
+                earlier=len(done.earlier),
             )
 
     def _send_quietly(self, notification: str) -> None:

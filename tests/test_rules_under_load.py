@@ -40,8 +40,16 @@ rules:
 """
 
 
-def run(worker_env: dict[str, str], rules: str, members: int, per_member: int) -> sa.Engine:
-    """Store the events, start 4 worker processes, enqueue everything, wait until processed."""
+def run(
+    worker_env: dict[str, str],
+    rules: str,
+    members: int,
+    per_member: int,
+    *,
+    newest_first: bool = False,
+) -> sa.Engine:
+    """Store the events, start 4 worker processes, enqueue everything (in event-time order, or
+    newest first), wait until processed."""
     Path(worker_env["REACTOR_RULES_PATH"], "one.yaml").write_text(rules)
     engine = make_engine(worker_env["REACTOR_DATABASE_URL"])
     from reactor.runtime import Runtime
@@ -64,7 +72,7 @@ def run(worker_env: dict[str, str], rules: str, members: int, per_member: int) -
             ids.append(event_id)
     workers = Workers(worker_env, processes=4, threads=2)
     try:
-        for event_id in ids:
+        for event_id in reversed(ids) if newest_first else ids:
             runtime.enqueue(event_id)
 
         def done() -> bool:
@@ -137,3 +145,26 @@ def test_events_crossing_a_level_concurrently_reward_it_once(worker_env: dict[st
         progress = conn.execute(sa.select(tables.achievement_progress.c.progress)).scalar_one()
     assert (len(levels), len(benefits), progress) == (1, 1, 20)
     assert awards(engine) == [("m0", 100)]
+
+
+FIFTH_REVIEW = """
+rules:
+  - id: fifth-review-this-month
+    on: interaction.created
+    when: count(period="month", action="feedback") == 5
+    then: [{points: 50}]
+"""
+
+
+def test_bursts_enqueued_newest_first_are_evaluated_in_event_time_order(
+    worker_env: dict[str, str],
+) -> None:
+    """I3: 20 members' 10 reviews each, all pending at once and enqueued newest first, on 4
+    worker processes: every member's count reaches 5 exactly once, on its fifth review."""
+    engine = run(worker_env, FIFTH_REVIEW, members=20, per_member=10, newest_first=True)
+    with engine.connect() as conn:
+        fired = conn.execute(
+            sa.select(tables.decisions.c.event_id).where(tables.decisions.c.outcome == "fired")
+        ).scalars()
+        assert sorted(fired) == sorted(f"evt_{m}_4" for m in range(20))
+    assert awards(engine) == sorted((f"m{m}", 50) for m in range(20))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -128,6 +129,15 @@ events = Table(
     # Limits count a member's firings in a period: without it, every event the member has.
     Index("ix_events_member_id_occurred_at", "member_id", "occurred_at"),
     Index("ix_events_interaction_id", "interaction_id"),
+    # A member's pending events in event-time order, read before each event is processed (I3):
+    # only pending rows, so the cost does not grow with the member's history.
+    Index(
+        "ix_events_pending_member_id_occurred_at",
+        "member_id",
+        "occurred_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 decisions = Table(
