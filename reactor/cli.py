@@ -137,6 +137,9 @@ def rules_check(path: Path | None) -> None:
     settings = _settings()
     target = path or settings.rules_path
     ruleset = _load(target, settings.timezone, on_stderr=False, summary=True)
+    for warning in ruleset.warnings:
+        file, line, col, message = warning.file, warning.line, warning.col, warning.message
+        click.echo(f"{file}:{line}:{col}: warning: {message}")
     files = len(rule_files(target))
     click.echo(f"ok: {len(ruleset.rules)} rules in {files} file(s), version {ruleset.version}")
 

@@ -283,3 +283,36 @@ def test_columns_after_non_ascii_text_count_characters(
     )
     [found] = problems(path)
     assert found.startswith(f"{path}:4:{line.index(word) + 1}: {message}")
+
+
+THRESHOLDS = [
+    ("bare ==", 'count(period="month") == 5', "", ["count() == … without a limit"]),
+    ("with a limit", 'count(period="month") == 5', "    limit: {count: 1, per: month}\n", []),
+    (">= without a limit", 'count(period="month") >= 5', "", []),
+    ("sum_of ==", 'action == "x" and 100 == sum_of("duration")', "", ["sum_of() == …"]),
+    ("days_since", "days_since() == 7", "", []),
+]
+
+
+@pytest.mark.parametrize(
+    ("when", "extra", "warnings"), [t[1:] for t in THRESHOLDS], ids=[t[0] for t in THRESHOLDS]
+)
+def test_rules_check_warns_of_exact_thresholds_that_late_events_break(
+    tmp_path: Path, when: str, extra: str, warnings: list[str]
+) -> None:
+    """`== N` on a history call without a limit loads, with a located warning pointing to
+    `>= N` and a limit; the rule set still passes (exit 0)."""
+    path = write(
+        tmp_path,
+        "r.yaml",
+        f"rules:\n  - id: r\n    on: interaction.created\n    when: '{when}'\n{extra}"
+        "    then: [{points: 50}]\n",
+    )
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    *warned, summary = result.output.splitlines()
+    assert summary.startswith("ok: 1 rules")
+    assert len(warned) == len(warnings)
+    for line, start in zip(warned, warnings, strict=True):
+        assert line.startswith(f"{path}:4:") and f": warning: {start}" in line
+        assert ">= N with limit: {count: 1, per: …}" in line

@@ -10,6 +10,7 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from reactor.effects import EffectSpec, Progress
+from reactor.errors import Problem
 from reactor.expressions import Expression
 from reactor.rules._models import Cap
 
@@ -105,6 +106,8 @@ class RuleSet:
     _by_type: dict[str, tuple[Rule, ...]] = field(repr=False, compare=False)
     _by_id: dict[str, Rule] = field(repr=False, compare=False)
     _reads_member: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    #: What loads but may not do what its author means, at file:line:col (``rules check``).
+    warnings: tuple[Problem, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def of(
@@ -113,6 +116,7 @@ class RuleSet:
         achievements: Iterable[Achievement] = (),
         benefits: Iterable[Benefit] = (),
         timezone: ZoneInfo | None = None,
+        warnings: Iterable[Problem] = (),
     ) -> RuleSet:
         ordered = tuple(sorted(rules, key=lambda r: r.id))
         by_type: dict[str, list[Rule]] = {}
@@ -145,6 +149,7 @@ class RuleSet:
             version,
             {k: tuple(v) for k, v in by_type.items()},
             {r.id: r for r in ordered},
+            warnings=tuple(warnings),
         )
 
     def for_event(self, event_type: str) -> tuple[Rule, ...]:

@@ -34,6 +34,34 @@ def check_history_calls(
     ]
 
 
+def exact_thresholds(expression: Expression) -> list[ExpressionError]:
+    """Warnings, not errors: each ``==`` between a history call and something else.
+
+    ``count(...) == 5`` holds while events come in time order, but an event that arrives after
+    later ones were processed is evaluated with its own count: the rule can then fire for two
+    events, or for none. ``>= 5`` with a ``limit`` of one firing per period holds either way.
+    """
+    found = []
+    for node in ast.walk(expression.tree):
+        if not isinstance(node, ast.Compare) or not any(isinstance(o, ast.Eq) for o in node.ops):
+            continue
+        for part in (node.left, *node.comparators):
+            if (
+                isinstance(part, ast.Call)
+                and isinstance(part.func, ast.Name)
+                and part.func.id in HISTORY_FUNCTIONS
+                and part.func.id != "days_since"
+            ):
+                name = part.func.id
+                message = (
+                    f"{name}() == … without a limit can fire twice, or never, when an event "
+                    f"arrives late; write {name}(…) >= N with limit: {{count: 1, per: …}}"
+                )
+                found.append(ExpressionError(message, *expression.position_of(node)))
+                break
+    return found
+
+
 def check_call(node: ast.Call, fields: Collection[str] | None) -> list[tuple[str, ast.AST]]:
     """Every problem with one call of a history function that can be seen when the rule loads,
     each with the node it is about.

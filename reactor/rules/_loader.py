@@ -18,7 +18,7 @@ from reactor.errors import ExpressionError, Problem, RuleError, did_you_mean
 from reactor.expressions import FUNCTIONS, NAMES, Expression, compile_expression
 from reactor.periods import parse_duration
 from reactor.rules._compiled import Achievement, Benefit, Level, Rule, RuleSet
-from reactor.rules._history_checks import check_history_calls
+from reactor.rules._history_checks import check_history_calls, exact_thresholds
 from reactor.rules._models import AchievementSpec, BenefitSpec, RuleFile, RuleSpec
 from reactor.rules._yaml import KEY, TEXT, load_yaml
 from reactor.shapes import RULE_ID_PATTERN
@@ -37,6 +37,8 @@ class _Loaded:
     benefits: list[tuple[Benefit, Any]] = field(default_factory=list)
     # (kind, id, where) for every achievement or benefit an effect or level names.
     references: list[tuple[str, str, Any]] = field(default_factory=list)
+    # What loads but may not do what its author means (see RuleSet.warnings).
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -66,7 +68,8 @@ def load_rules(path: Path, default_timezone: str = "UTC") -> RuleSet:
     if problems:
         # Like a compiler: file by file, top to bottom.
         raise RuleError(sorted(problems, key=lambda p: (p.file, p.line, p.col)))
-    return RuleSet.of(rules, achievements, benefits, ZoneInfo(default_timezone))
+    warnings = sorted(loaded.warnings, key=lambda p: (p.file, p.line, p.col))
+    return RuleSet.of(rules, achievements, benefits, ZoneInfo(default_timezone), warnings)
 
 
 def _unique(kind: str, items: list[tuple[Any, Any]], problems: list[Problem]) -> list[Any]:
@@ -254,6 +257,10 @@ def _compile_rule(
         if spec.when is not None
         else None
     )
+    if when is not None and spec.limit is None:
+        for warning in exact_thresholds(when):
+            offset = (warning.line, warning.col)
+            loaded.warnings.append(locate.at((*path, "when"), warning.message, offset))
     effects: list[EffectSpec] = []
     for index, effect in enumerate(spec.then):
         for key, kind in BY_KEY.items():
