@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from reactor.storage import Statement, tables
 
@@ -38,9 +38,7 @@ _MEMBER = Statement(
     select(tables.members.c.id).where(tables.members.c.id == bindparam("member_id")), _Id
 )
 _BALANCE = Statement(
-    select(func.coalesce(func.sum(tables.ledger.c.points), 0).label("points")).where(
-        tables.ledger.c.member_id == bindparam("member_id")
-    ),
+    select(tables.members.c.points).where(tables.members.c.id == bindparam("member_id")),
     _Balance,
 )
 _PROGRESS = Statement(
@@ -54,8 +52,10 @@ def member_exists(conn: Connection, member_id: str) -> bool:
 
 
 def balance(conn: Connection, member_id: str) -> int:
-    """A member's points: always the sum of their ledger (I8)."""
-    return int(_BALANCE.one(conn, {"member_id": member_id}).points)
+    """A member's points: the sum of their ledger (I8), kept with it by the database (see
+    ``tables.LEDGER_BALANCE``); 0 for a member not seen yet."""
+    row = _BALANCE.one_or_none(conn, {"member_id": member_id})
+    return 0 if row is None else int(row.points)
 
 
 def progress(conn: Connection, member_id: str) -> list[Progress]:

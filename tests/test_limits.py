@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from reactor.clock import SystemClock
 from reactor.envelope import validate_envelope
 from reactor.inbox import accept
+from reactor.members import balance
 from reactor.processor import process_event
 from reactor.queries import event_view
 from reactor.rules import load_rules
@@ -63,14 +64,16 @@ class Feed:
         process_event(self.engine, self.rules, document["id"], clock=self.clock)
 
     def points(self, member: str = "m1") -> int:
+        """The member's balance, checked against the sum of their ledger (I8)."""
         with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.sum(tables.ledger.c.points), 0)).where(
-                        tables.ledger.c.member_id == member
-                    )
-                ).scalar_one()
-            )
+            ledger = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(tables.ledger.c.points), 0)).where(
+                    tables.ledger.c.member_id == member
+                )
+            ).scalar_one()
+            kept = balance(conn, member)
+        assert kept == ledger
+        return int(kept)
 
 
 MakeFeed = Callable[[str], Feed]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from benchmarks.simulate import generate
 from reactor.rules import load_rules
 from reactor.sandbox import Sandbox
 from reactor.storage import tables
@@ -75,5 +76,28 @@ def test_the_sandbox_ledger_is_append_only_like_a_migrated_one(change: sa.Execut
         ):
             conn.execute(change)
         assert sandbox.ledger("m1")
+    finally:
+        sandbox.close()
+
+
+def test_every_balance_is_the_sum_of_the_members_ledger_after_a_replay() -> None:
+    """I8: the running balance the database keeps equals the ledger's sum, for every member,
+    after 3,000 generated events from every world of the shipped rules (reversals included)."""
+    sandbox = Sandbox(load_rules(RULES))
+    try:
+        for document in generate(3000, members=60):
+            sandbox.feed(document)
+        sandbox.member_ids()
+        with sandbox.engine.connect() as conn:
+            sums = dict(
+                conn.execute(
+                    sa.select(
+                        tables.ledger.c.member_id, sa.func.sum(tables.ledger.c.points)
+                    ).group_by(tables.ledger.c.member_id)
+                ).all()
+            )
+            kept = dict(conn.execute(sa.select(tables.members.c.id, tables.members.c.points)).all())
+        assert sums
+        assert kept == {member: sums.get(member, 0) for member in kept}
     finally:
         sandbox.close()

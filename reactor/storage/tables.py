@@ -94,6 +94,9 @@ members = Table(
     metadata,
     Column("id", String(255), primary_key=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The member's balance: the sum of their ledger rows, kept by LEDGER_BALANCE below in the
+    # transaction that writes each row, so reading it does not grow with the ledger (I8).
+    Column("points", BigInteger, nullable=False, server_default=text("0")),
 )
 
 identities = Table(
@@ -192,8 +195,25 @@ LEDGER_APPEND_ONLY: dict[str, tuple[str, ...]] = {
 """I8 in the database itself: the statements, per dialect, that refuse to change or remove a
 ledger row. Migration 0001 runs them; ``metadata.create_all`` (the sandbox) runs them too."""
 
-for _dialect, _statements in LEDGER_APPEND_ONLY.items():
-    for _statement in _statements:
+LEDGER_BALANCE: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger BEGIN "
+        "UPDATE members SET points = points + NEW.points WHERE id = NEW.member_id; END",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION reactor_ledger_balance() RETURNS trigger AS $$ BEGIN "
+        "UPDATE members SET points = points + NEW.points WHERE id = NEW.member_id; "
+        "RETURN NULL; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger "
+        "FOR EACH ROW EXECUTE FUNCTION reactor_ledger_balance()",
+    ),
+}
+"""I8 again: every ledger row adds its points to ``members.points`` in the same statement, so
+the balance is the ledger's sum by construction. Migration 0006 runs them, as does
+``metadata.create_all``."""
+
+for _dialect in ("sqlite", "postgresql"):
+    for _statement in (*LEDGER_APPEND_ONLY[_dialect], *LEDGER_BALANCE[_dialect]):
         event.listen(ledger, "after_create", DDL(_statement).execute_if(dialect=_dialect))  # type: ignore[no-untyped-call]
 
 # What each budgeted rule has spent per budget period, across all members. The row is locked
