@@ -72,7 +72,7 @@ def process_event(
     """
     try:
         with unavailable_is_transient(), engine.begin() as conn:
-            return _in_member_order(conn, rules, event_id, clock, notify)
+            return process_stored(conn, rules, event_id, clock=clock, notify=notify)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
         raise TransientError(f"concurrent write: {exc.orig}") from exc
@@ -96,29 +96,40 @@ class _EventRow(NamedTuple):
 # Prebuilt (see reactor.storage.statements): these run for every event.
 _events = tables.events
 _deletion = _events.alias("deletion")
-_EVENT = Statement(
-    select(
-        _events.c.id,
-        _events.c.type,
-        _events.c.member_id,
-        _events.c.interaction_id,
-        _events.c.payload,
-        _events.c.status,
-        _events.c.received_at,
-        _events.c.occurred_at,
-        _events.c.deleted_at,
-        # Whether a deletion of the event's interaction was already processed (a tombstone: the
-        # deletion arrived first), read with the event, under the same member lock, in one trip.
-        # Found by its unique dedupe key: given the type and status to match instead, SQLite
-        # (which keeps no statistics) chose the status index and scanned every processed event.
-        exists()
-        .where(
-            _deletion.c.dedupe_key == literal(f"{DELETED} ") + _events.c.interaction_id,
-            _deletion.c.member_id == _events.c.member_id,
-            _deletion.c.status == "processed",
-        )
-        .label("tombstoned"),
-    ).where(_events.c.id == bindparam("event_id")),
+_EVENT_COLUMNS = (
+    _events.c.id,
+    _events.c.type,
+    _events.c.member_id,
+    _events.c.interaction_id,
+    _events.c.payload,
+    _events.c.status,
+    _events.c.received_at,
+    _events.c.occurred_at,
+    _events.c.deleted_at,
+    # Whether a deletion of the event's interaction was already processed (a tombstone: the
+    # deletion arrived first), read with the event, under the same member lock, in one trip.
+    # Found by its unique dedupe key: given the type and status to match instead, SQLite
+    # (which keeps no statistics) chose the status index and scanned every processed event.
+    exists()
+    .where(
+        _deletion.c.dedupe_key == literal(f"{DELETED} ") + _events.c.interaction_id,
+        _deletion.c.member_id == _events.c.member_id,
+        _deletion.c.status == "processed",
+    )
+    .label("tombstoned"),
+)
+_EVENT = Statement(select(*_EVENT_COLUMNS).where(_events.c.id == bindparam("event_id")), _EventRow)
+# The member's pending events up to a time, oldest first, through the partial index of pending
+# events (its condition must be written as a literal for SQLite to use it).
+_PENDING = Statement(
+    select(*_EVENT_COLUMNS)
+    .where(
+        _events.c.member_id == bindparam("member_id"),
+        text("events.status = 'pending'"),
+        _events.c.occurred_at <= bindparam("occurred_at"),
+    )
+    .order_by(_events.c.occurred_at, _events.c.received_at, _events.c.id)
+    .limit(bindparam("most")),
     _EventRow,
 )
 _DONE = Statement(
@@ -133,25 +144,6 @@ _DONE = Statement(
 )
 
 
-class _Pending(NamedTuple):
-    id: str
-    occurred_at: datetime
-    received_at: datetime
-
-
-# The member's pending events up to a time, oldest first, through the partial index of pending
-# events (its condition must be written as a literal for SQLite to use it).
-_PENDING = Statement(
-    select(_events.c.id, _events.c.occurred_at, _events.c.received_at)
-    .where(
-        _events.c.member_id == bindparam("member_id"),
-        text("events.status = 'pending'"),
-        _events.c.occurred_at <= bindparam("occurred_at"),
-    )
-    .order_by(_events.c.occurred_at, _events.c.received_at, _events.c.id)
-    .limit(bindparam("most")),
-    _Pending,
-)
 _DELETED = Statement(
     update(_events).where(_events.c.id == bindparam("event_id")).values(deleted_at=bindparam("at"))
 )
@@ -160,43 +152,36 @@ _DELETED = Statement(
 def process_stored(
     conn: Connection, rules: RuleSet, event_id: str, *, clock: Clock, notify: bool = False
 ) -> Processed:
-    """One event inside the caller's transaction, which the caller commits.
-
-    For a caller that processes every event as it stores it (the sandbox), so no earlier
-    event of the member is ever pending; workers use ``process_event``.
-    """
-    row = _locked(conn, event_id)
-    if isinstance(row, Processed):
-        return row
-    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
-        return _process(conn, rules, row, clock.now(), Notifier() if notify else None)
+    """``process_event`` inside the caller's transaction, which the caller commits."""
+    return _in_member_order(conn, rules, event_id, clock, notify)
 
 
 def _in_member_order(
     conn: Connection, rules: RuleSet, event_id: str, clock: Clock, notify: bool
 ) -> Processed:
-    row = _locked(conn, event_id)
-    if isinstance(row, Processed):
-        return row
-    # Log lines while the event is processed carry its member; leaving the block unbinds it.
+    first = _EVENT.one_or_none(conn, {"event_id": event_id})
+    if first is None:
+        return Processed("unknown")
+    if first.status != "pending":
+        return Processed(f"already_{first.status}")  # type: ignore[arg-type]
+    lock_member(conn, first.member_id)
+    # Under the lock, in one read: this event if it is still pending, and the member's pending
+    # events that happened before it, oldest first.
+    params = {"member_id": first.member_id, "occurred_at": first.occurred_at}
+    pending = _PENDING.rows(conn, {**params, "most": EARLIER_AT_ONCE + 2})
+    row = next((r for r in pending if r.id == event_id), None)
+    if row is None:
+        if len(pending) <= EARLIER_AT_ONCE + 1:  # finished by another worker meanwhile
+            return Processed(f"already_{_EVENT.one(conn, {'event_id': event_id}).status}")  # type: ignore[arg-type]
+        row = first  # beyond the rows read: many earlier events are waiting
+    mine = (row.occurred_at, row.received_at, row.id)
+    waiting = [r for r in pending if (r.occurred_at, r.received_at, r.id) < mine]
+    # Log lines while the events are processed carry their member; leaving the block unbinds it.
     with structlog.contextvars.bound_contextvars(member_id=row.member_id):
         now = clock.now()
         notifier = Notifier() if notify else None
-        mine = (row.occurred_at, row.received_at, row.id)
-        waiting = [
-            r.id
-            for r in _PENDING.rows(
-                conn,
-                {
-                    "member_id": row.member_id,
-                    "occurred_at": row.occurred_at,
-                    "most": EARLIER_AT_ONCE + 1,
-                },
-            )
-            if (r.occurred_at, r.received_at, r.id) < mine
-        ]
         earlier = tuple(
-            e for e in waiting[:EARLIER_AT_ONCE] if _earlier(conn, rules, e, now, notifier)
+            e.id for e in waiting[:EARLIER_AT_ONCE] if _earlier(conn, rules, e, now, notifier)
         )
         if len(waiting) > EARLIER_AT_ONCE:
             written = tuple(notifier.written) if notifier is not None else ()
@@ -205,38 +190,20 @@ def _in_member_order(
         return dataclasses.replace(done, earlier=earlier)
 
 
-def _locked(conn: Connection, event_id: str) -> _EventRow | Processed:
-    """The pending event with its member locked, or what processing it would be now."""
-    row = _EVENT.one_or_none(conn, {"event_id": event_id})
-    if row is None:
-        return Processed("unknown")
-    if row.status != "pending":
-        return Processed(f"already_{row.status}")  # type: ignore[arg-type]
-    if lock_member(conn, row.member_id):
-        # Read again under the lock: another worker may have finished it meanwhile.
-        row = _EVENT.one(conn, {"event_id": event_id})
-        if row.status != "pending":
-            return Processed(f"already_{row.status}")  # type: ignore[arg-type]
-    return row
-
-
 def _earlier(
-    conn: Connection, rules: RuleSet, event_id: str, now: datetime, notify: Notifier | None
+    conn: Connection, rules: RuleSet, row: _EventRow, now: datetime, notify: Notifier | None
 ) -> bool:
     """An earlier pending event of the locked member, processed under a savepoint of its own.
 
     One that cannot be processed is left pending and untouched: its own message processes it
     alone, and parks it as failed.
     """
-    row = _EVENT.one(conn, {"event_id": event_id})
-    if row.status != "pending":  # parked as failed by its own message meanwhile
-        return False
     written = len(notify.written) if notify is not None else 0
     try:
         with savepoint(conn):
             _process(conn, rules, row, now, notify)
     except PermanentError as exc:
-        log.warning("an earlier event is left to its own message", id=event_id, error=str(exc))
+        log.warning("an earlier event is left to its own message", id=row.id, error=str(exc))
         if notify is not None:
             del notify.written[written:]
         return False

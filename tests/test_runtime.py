@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 import structlog
 from structlog.testing import capture_logs
 
+from reactor import processor
 from reactor.runtime import QUEUE, Runtime
 from reactor.storage import reader, tables
 from reactor.sweeper import requeue_all
@@ -107,3 +109,21 @@ def test_log_lines_while_processing_carry_the_event_and_member_ids(runtime: Runt
         "processed",
     )
     assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_a_deferred_event_is_enqueued_again_until_its_member_catches_up(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more earlier events waiting than one transaction takes, the actor processes the
+    oldest, sends the event again, and in the end every event of the member is processed."""
+    monkeypatch.setattr(processor, "EARLIER_AT_ONCE", 1)
+    base = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    ids = [f"evt_{i}" for i in range(5)]
+    for i, event_id in enumerate(ids):
+        store(runtime.engine, event_id, occurred=base + timedelta(minutes=i))
+    with capture_logs() as logs:
+        runtime.enqueue(ids[-1])  # only the newest rings the doorbell
+        runtime.broker.join(QUEUE, timeout=20_000)
+    assert [status(runtime, event_id)[0] for event_id in ids] == ["processed"] * 5
+    results = [e["result"] for e in logs if e["event"] == "event handled"]
+    assert results == ["deferred", "deferred", "deferred", "processed"]
