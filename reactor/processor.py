@@ -153,12 +153,6 @@ def process_stored(
     conn: Connection, rules: RuleSet, event_id: str, *, clock: Clock, notify: bool = False
 ) -> Processed:
     """``process_event`` inside the caller's transaction, which the caller commits."""
-    return _in_member_order(conn, rules, event_id, clock, notify)
-
-
-def _in_member_order(
-    conn: Connection, rules: RuleSet, event_id: str, clock: Clock, notify: bool
-) -> Processed:
     first = _EVENT.one_or_none(conn, {"event_id": event_id})
     if first is None:
         return Processed("unknown")
@@ -167,8 +161,14 @@ def _in_member_order(
     lock_member(conn, first.member_id)
     # Under the lock, in one read: this event if it is still pending, and the member's pending
     # events that happened before it, oldest first.
-    params = {"member_id": first.member_id, "occurred_at": first.occurred_at}
-    pending = _PENDING.rows(conn, {**params, "most": EARLIER_AT_ONCE + 2})
+    pending = _PENDING.rows(
+        conn,
+        {
+            "member_id": first.member_id,
+            "occurred_at": first.occurred_at,
+            "most": EARLIER_AT_ONCE + 2,
+        },
+    )
     row = next((r for r in pending if r.id == event_id), None)
     if row is None:
         if len(pending) <= EARLIER_AT_ONCE + 1:  # finished by another worker meanwhile
