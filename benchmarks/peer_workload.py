@@ -5,8 +5,8 @@ write first) for ``--members`` members (default 2,000), ``--reviews`` each (defa
 by ``--clients`` keep-alive clients (default 16) as Standard-Webhooks-signed ``POST /webhooks``
 to ``reactor serve``, processed by ``reactor worker`` (defaults) on PostgreSQL + Redis. The
 reviews are posted member by member, each member's in event-time order, so the clients post one
-member's reviews within milliseconds of each other, on different connections. Afterwards every member must have
-exactly 50 points: the figure to watch is how many did not (I3).
+member's reviews within milliseconds of each other, on different connections. Afterwards every
+member must have exactly 50 points: the figure to watch is how many did not (I3).
 
 Prints, and writes as JSON with ``--json FILE``: accepted/s at the receiver, events/s end to end
 (first POST to last ``processed_at``), POST latency p50/p99, and members paid 0, 50 or 100.

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, exists, literal, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, exists, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from reactor import caps, effects, members
@@ -72,7 +72,7 @@ def process_event(
     """
     try:
         with unavailable_is_transient(), engine.begin() as conn:
-            return process_stored(conn, rules, event_id, clock=clock, notify=notify)
+            return _in_member_order(conn, rules, event_id, clock, notify)
     except IntegrityError as exc:
         # Only a racing writer can trip a unique key here; the retry will find the event done.
         raise TransientError(f"concurrent write: {exc.orig}") from exc
@@ -114,18 +114,18 @@ _EVENT_COLUMNS = (
     .where(
         _deletion.c.dedupe_key == literal(f"{DELETED} ") + _events.c.interaction_id,
         _deletion.c.member_id == _events.c.member_id,
-        _deletion.c.status == "processed",
+        _deletion.c.status == tables.PROCESSED,
     )
     .label("tombstoned"),
 )
 _EVENT = Statement(select(*_EVENT_COLUMNS).where(_events.c.id == bindparam("event_id")), _EventRow)
 # The member's pending events up to a time, oldest first, through the partial index of pending
-# events (its condition must be written as a literal for SQLite to use it).
+# events (the status is a literal: see tables.PENDING).
 _PENDING = Statement(
     select(*_EVENT_COLUMNS)
     .where(
         _events.c.member_id == bindparam("member_id"),
-        text("events.status = 'pending'"),
+        _events.c.status == tables.PENDING,
         _events.c.occurred_at <= bindparam("occurred_at"),
     )
     .order_by(_events.c.occurred_at, _events.c.received_at, _events.c.id)
@@ -152,13 +152,42 @@ _DELETED = Statement(
 def process_stored(
     conn: Connection, rules: RuleSet, event_id: str, *, clock: Clock, notify: bool = False
 ) -> Processed:
-    """``process_event`` inside the caller's transaction, which the caller commits."""
-    first = _EVENT.one_or_none(conn, {"event_id": event_id})
-    if first is None:
+    """One event inside the caller's transaction, which the caller commits.
+
+    For a caller that processes each event as it stores it (the sandbox), so that no earlier
+    event of the member can be pending: this skips ``process_event``'s read of them, one
+    statement per event (a replay of 10,000 events took 1.30x as long as before the ordering
+    with it, 1.16x without it). Workers use ``process_event``.
+    """
+    row = _pending(conn, event_id)
+    if isinstance(row, Processed):
+        return row
+    if lock_member(conn, row.member_id):
+        # Read again under the lock: another worker may have finished it meanwhile.
+        row = _pending(conn, event_id)
+        if isinstance(row, Processed):
+            return row
+    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
+        return _process(conn, rules, row, clock.now(), Notifier() if notify else None)
+
+
+def _pending(conn: Connection, event_id: str) -> _EventRow | Processed:
+    """The event if it is pending, else what processing it now amounts to."""
+    row = _EVENT.one_or_none(conn, {"event_id": event_id})
+    if row is None:
         return Processed("unknown")
-    if first.status != "pending":
-        return Processed(f"already_{first.status}")  # type: ignore[arg-type]
-    lock_member(conn, first.member_id)
+    if row.status != "pending":
+        return Processed(f"already_{row.status}")  # type: ignore[arg-type]
+    return row
+
+
+def _in_member_order(
+    conn: Connection, rules: RuleSet, event_id: str, clock: Clock, notify: bool
+) -> Processed:
+    first = _pending(conn, event_id)
+    if isinstance(first, Processed):
+        return first
+    lock_member(conn, first.member_id)  # the read below is under the lock either way
     # Under the lock, in one read: this event if it is still pending, and the member's pending
     # events that happened before it, oldest first.
     pending = _PENDING.rows(

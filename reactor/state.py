@@ -49,7 +49,7 @@ def _history(one_type: bool, since: bool) -> Select[Any]:
             of_type,
             _events.c.occurred_at <= bindparam("until"),
             _events.c.deleted_at.is_(None),
-            or_(_events.c.status == "processed", _events.c.id == bindparam("event_id")),
+            or_(_events.c.status == tables.PROCESSED, _events.c.id == bindparam("event_id")),
         )
         .order_by(_events.c.occurred_at, _events.c.id)
     )

@@ -42,11 +42,16 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(**{sqlite.READ_ONLY: True})
 
 
-def lock_member(conn: Connection, member_id: str) -> None:
-    """Serialise the member's events (I3) until this transaction ends. Nothing to do on SQLite,
-    whose ``BEGIN IMMEDIATE`` took the writer lock before anything was read."""
-    if conn.dialect.name != "sqlite":
-        postgres.lock_member(conn, member_id)
+def lock_member(conn: Connection, member_id: str) -> bool:
+    """Serialise the member's events (I3) until this transaction ends.
+
+    True when the lock was taken just now, so what was read before it must be read again;
+    False on SQLite, whose ``BEGIN IMMEDIATE`` took the writer lock before anything was read.
+    """
+    if conn.dialect.name == "sqlite":
+        return False
+    postgres.lock_member(conn, member_id)
+    return True
 
 
 @contextmanager

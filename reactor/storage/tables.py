@@ -21,8 +21,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    literal_column,
     text,
 )
+from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -176,6 +178,15 @@ ledger = Table(
     Index("ix_ledger_member_id_id", "member_id", "id"),
     Index("ix_ledger_member_id_rule_id", "member_id", "rule_id"),
 )
+
+PENDING: ColumnClause[str] = literal_column("'pending'")
+PROCESSED: ColumnClause[str] = literal_column("'processed'")
+"""Statuses as SQL literals, for prebuilt statements that test ``events.status``. Bound as a
+parameter, a status could decide whether the partial index of pending events applies, so SQLite
+prepares such a statement again at every execution: that made the history query three to
+four times slower in replays (0.2 s to 0.7-0.8 s of statement time over 10,000 events).
+Written into the SQL, the plan is made once (and a literal is what lets SQLite use the partial
+index at all)."""
 
 LEDGER_APPEND_ONLY: dict[str, tuple[str, ...]] = {
     "sqlite": tuple(
