@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     notify_secret: str | None = None
 
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # Group commit: concurrent webhooks wait this long for company, then up to intake_batch of
+    # them are stored by one transaction (0: no waiting; a batch is whatever arrived meanwhile).
+    intake_window_ms: float = Field(default=2.0, ge=0, le=1000)
+    intake_batch: int = Field(default=200, ge=1, le=5000)
+    # The most events one worker transaction processes (a doorbell's events and the earlier
+    # pending events of their members); the rest go back to the queue.
+    worker_batch: int = Field(default=200, ge=1, le=5000)
     # An event still pending this long after it was (re-)enqueued is enqueued again.
     sweep_after_seconds: float = Field(default=30.0, gt=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)

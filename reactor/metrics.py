@@ -12,3 +12,13 @@ PROCESSING = Histogram(
     "Time to process one event, transaction included.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+INTAKE_BATCH = Histogram(
+    "reactor_intake_batch_size",
+    "Webhooks stored by one commit of the receiver (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+WORKER_BATCH = Histogram(
+    "reactor_worker_batch_size",
+    "Events processed by one transaction of a worker.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple
 
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, exists, literal, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from reactor import caps, effects, members
 from reactor.clock import Clock
@@ -29,15 +29,24 @@ from reactor.facts import EventFacts, MemberFacts
 from reactor.outbox import Notifier
 from reactor.rules import RuleSet
 from reactor.state import DatabaseState
-from reactor.storage import Statement, lock_member, savepoint, tables, unavailable_is_transient
+from reactor.storage import (
+    Statement,
+    lock_member,
+    lock_members,
+    savepoint,
+    tables,
+    unavailable_is_transient,
+)
 
 log = structlog.get_logger(__name__)
 
-Result = Literal["processed", "already_processed", "already_failed", "unknown", "deferred"]
+Result = Literal[
+    "processed", "already_processed", "already_failed", "unknown", "deferred", "failed"
+]
 
-#: Earlier pending events of the member processed before the one asked for, at the most, in one
-#: transaction; with more waiting, the event is deferred (see ``process_event``).
-EARLIER_AT_ONCE = 100
+#: The most events one transaction processes (Settings.worker_batch): the events asked for and
+#: their members' earlier pending events. Asked-for events beyond it are ``deferred``.
+AT_ONCE = 200
 
 
 @dataclass(frozen=True)
@@ -54,28 +63,89 @@ class Processed:
     occurred_at: datetime | None = None
     #: The member's earlier pending events processed first, in event-time order (I3).
     earlier: tuple[str, ...] = ()
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one transaction did with the events it was asked to process."""
+
+    #: Every event processed, in the order it was: members in id order, each one's events in
+    #: event-time order; the asked-for events and their members' earlier pending ones.
+    processed: tuple[Processed, ...]
+    #: For each event asked for: what became of it.
+    results: Mapping[str, Result]
+    #: Asked-for events parked as failed, with the reason.
+    failed: Mapping[str, str]
+    #: Outbox notifications written, to deliver now that they are committed.
+    notifications: tuple[str, ...]
+
+    @property
+    def deferred(self) -> list[str]:
+        return [event_id for event_id, result in self.results.items() if result == "deferred"]
+
+
+def process_batch(
+    engine: Engine,
+    rules: RuleSet,
+    event_ids: Sequence[str],
+    *,
+    clock: Clock,
+    notify: bool = False,
+    most: int = AT_ONCE,
+) -> Batch:
+    """Apply the rules to stored events, each exactly once, in one transaction and one commit.
+
+    The events' members are locked in id order; under the locks, each member's pending events
+    up to the latest asked for are evaluated oldest first (I3), so an event's member's earlier
+    pending events go before it even when their own messages have not arrived. At most
+    ``most`` events are processed; asked-for ones left over are ``deferred``, to be enqueued
+    again. An asked-for event that cannot be processed is parked as failed alone; an earlier
+    one that cannot is left pending for its own message. A redelivered or concurrently
+    delivered event is found no longer pending under the lock and does nothing.
+
+    Raises ``TransientError`` when trying the whole batch again may help.
+    """
+    try:
+        try:
+            with unavailable_is_transient(), engine.begin() as conn:
+                return _batch(conn, rules, event_ids, clock, notify, most, careful=False)
+        except _Poisoned as poisoned:
+            # Undo the batch and go again with a savepoint per event, so the rest still lands.
+            log.warning("an event cannot be processed; the batch goes one by one", id=str(poisoned))
+            with unavailable_is_transient(), engine.begin() as conn:
+                return _batch(conn, rules, event_ids, clock, notify, most, careful=True)
+    except IntegrityError as exc:
+        # Only a racing writer can trip a unique key here; the retry will find the events done.
+        raise TransientError(f"concurrent write: {exc.orig}") from exc
 
 
 def process_event(
-    engine: Engine, rules: RuleSet, event_id: str, *, clock: Clock, notify: bool = False
+    engine: Engine,
+    rules: RuleSet,
+    event_id: str,
+    *,
+    clock: Clock,
+    notify: bool = False,
+    most: int = AT_ONCE,
 ) -> Processed:
-    """Apply the rules to one stored event, exactly once, in one transaction.
+    """``process_batch`` for one event: its result, with its member's earlier pending events
+    processed before it in ``earlier``. Raises ``PermanentError`` (after committing the rest)
+    when the event was parked as failed."""
+    batch = process_batch(engine, rules, [event_id], clock=clock, notify=notify, most=most)
+    result = batch.results[event_id]
+    if result == "failed":
+        raise PermanentError(batch.failed[event_id])
+    before = tuple(p.event_id for p in batch.processed if p.event_id not in (None, event_id))
+    mine = next((p for p in batch.processed if p.event_id == event_id), None)
+    if mine is None:
+        member = batch.processed[0].member_id if batch.processed else None
+        return Processed(result, member, notifications=batch.notifications, earlier=before)
+    return dataclasses.replace(mine, earlier=before, notifications=batch.notifications)
 
-    The member's events pending at the same time are evaluated in event-time order (I3): under
-    the member's lock, its pending events that happened before this one are processed first,
-    oldest first, in the same transaction. With more than ``EARLIER_AT_ONCE`` of them, the
-    oldest are processed and this one is ``deferred``, to be enqueued again.
 
-    A redelivered, retried or concurrently delivered event finds the event no longer pending
-    once it holds the member's lock and does nothing. Raises ``TransientError`` when trying
-    again may help and ``PermanentError`` when it cannot.
-    """
-    try:
-        with unavailable_is_transient(), engine.begin() as conn:
-            return _in_member_order(conn, rules, event_id, clock, notify)
-    except IntegrityError as exc:
-        # Only a racing writer can trip a unique key here; the retry will find the event done.
-        raise TransientError(f"concurrent write: {exc.orig}") from exc
+class _Poisoned(Exception):
+    """An event raised something other than a transient error in a batch without savepoints."""
 
 
 class _EventRow(NamedTuple):
@@ -119,18 +189,26 @@ _EVENT_COLUMNS = (
     .label("tombstoned"),
 )
 _EVENT = Statement(select(*_EVENT_COLUMNS).where(_events.c.id == bindparam("event_id")), _EventRow)
-# The member's pending events up to a time, oldest first, through the partial index of pending
-# events (the status is a literal: see tables.PENDING).
-_PENDING = Statement(
+# The members' pending events up to a time, each member's oldest first, through the partial
+# index of pending events (the status is a literal: see tables.PENDING).
+_PENDING = (
     select(*_EVENT_COLUMNS)
     .where(
-        _events.c.member_id == bindparam("member_id"),
+        _events.c.member_id.in_(bindparam("member_ids", expanding=True)),
         _events.c.status == tables.PENDING,
         _events.c.occurred_at <= bindparam("occurred_at"),
     )
-    .order_by(_events.c.occurred_at, _events.c.received_at, _events.c.id)
-    .limit(bindparam("most")),
-    _EventRow,
+    .order_by(_events.c.member_id, _events.c.occurred_at, _events.c.received_at, _events.c.id)
+    .limit(bindparam("most"))
+)
+_ASKED = select(*_EVENT_COLUMNS).where(_events.c.id.in_(bindparam("event_ids", expanding=True)))
+_STATUS = select(_events.c.id, _events.c.status).where(
+    _events.c.id.in_(bindparam("event_ids", expanding=True))
+)
+_FAILED = Statement(
+    update(_events)
+    .where(_events.c.id == bindparam("event_id"), _events.c.status == tables.PENDING)
+    .values(status="failed", error=bindparam("reason"), processed_at=bindparam("at"))
 )
 _DONE = Statement(
     update(_events)
@@ -181,62 +259,96 @@ def _pending(conn: Connection, event_id: str) -> _EventRow | Processed:
     return row
 
 
-def _in_member_order(
-    conn: Connection, rules: RuleSet, event_id: str, clock: Clock, notify: bool
-) -> Processed:
-    first = _pending(conn, event_id)
-    if isinstance(first, Processed):
-        return first
-    lock_member(conn, first.member_id)  # the read below is under the lock either way
-    # Under the lock, in one read: this event if it is still pending, and the member's pending
-    # events that happened before it, oldest first.
-    pending = _PENDING.rows(
-        conn,
-        {
-            "member_id": first.member_id,
-            "occurred_at": first.occurred_at,
-            "most": EARLIER_AT_ONCE + 2,
-        },
-    )
-    row = next((r for r in pending if r.id == event_id), None)
-    if row is None:
-        if len(pending) <= EARLIER_AT_ONCE + 1:  # finished by another worker meanwhile
-            return Processed(f"already_{_EVENT.one(conn, {'event_id': event_id}).status}")  # type: ignore[arg-type]
-        row = first  # beyond the rows read: many earlier events are waiting
-    mine = (row.occurred_at, row.received_at, row.id)
-    waiting = [r for r in pending if (r.occurred_at, r.received_at, r.id) < mine]
-    # Log lines while the events are processed carry their member; leaving the block unbinds it.
-    with structlog.contextvars.bound_contextvars(member_id=row.member_id):
-        now = clock.now()
-        notifier = Notifier() if notify else None
-        earlier = tuple(
-            e.id for e in waiting[:EARLIER_AT_ONCE] if _earlier(conn, rules, e, now, notifier)
-        )
-        if len(waiting) > EARLIER_AT_ONCE:
-            written = tuple(notifier.written) if notifier is not None else ()
-            return Processed("deferred", row.member_id, notifications=written, earlier=earlier)
-        done = _process(conn, rules, row, now, notifier)
-        return dataclasses.replace(done, earlier=earlier)
+def _batch(
+    conn: Connection,
+    rules: RuleSet,
+    event_ids: Sequence[str],
+    clock: Clock,
+    notify: bool,
+    most: int,
+    *,
+    careful: bool,
+) -> Batch:
+    asked = list(dict.fromkeys(event_ids))
+    results: dict[str, Result] = dict.fromkeys(asked, "unknown")
+    found = [_EventRow(*r) for r in conn.execute(_ASKED, {"event_ids": asked})]
+    for row in found:
+        if row.status != "pending":
+            results[row.id] = f"already_{row.status}"  # type: ignore[assignment]
+    pending = [row for row in found if row.status == "pending"]
+    if not pending:
+        return Batch((), results, {}, ())
+    lock_members(conn, sorted({row.member_id for row in pending}))
+    # Under the locks, in one read: the asked-for events still pending, and everything pending
+    # of their members that happened before the latest of them, each member's oldest first.
+    params = {
+        "member_ids": sorted({row.member_id for row in pending}),
+        "occurred_at": max(row.occurred_at for row in pending),
+        "most": most,
+    }
+    todo = [_EventRow(*r) for r in conn.execute(_PENDING, params)]
+    now = clock.now()
+    notifier = Notifier() if notify else None
+    processed: list[Processed] = []
+    failed: dict[str, str] = {}
+    for row in todo:
+        # Log lines while the event is processed carry its member; leaving the block unbinds it.
+        with structlog.contextvars.bound_contextvars(member_id=row.member_id):
+            outcome = _one(conn, rules, row, now, notifier, careful=careful)
+        if isinstance(outcome, Processed):
+            processed.append(outcome)
+            if row.id in results:
+                results[row.id] = "processed"
+        elif row.id in results:
+            _FAILED.run(conn, {"event_id": row.id, "reason": outcome[:2000], "at": now})
+            results[row.id] = "failed"
+            failed[row.id] = outcome
+    left = [r.id for r in pending if results[r.id] == "unknown"]
+    if left:
+        # Beyond ``most`` (still pending, under our lock), or finished by another worker first.
+        for event_id, status in conn.execute(_STATUS, {"event_ids": left}):
+            results[event_id] = "deferred" if status == "pending" else f"already_{status}"  # type: ignore[assignment]
+    written = tuple(notifier.written) if notifier is not None else ()
+    return Batch(tuple(processed), results, failed, written)
 
 
-def _earlier(
-    conn: Connection, rules: RuleSet, row: _EventRow, now: datetime, notify: Notifier | None
-) -> bool:
-    """An earlier pending event of the locked member, processed under a savepoint of its own.
+def _one(
+    conn: Connection,
+    rules: RuleSet,
+    row: _EventRow,
+    now: datetime,
+    notify: Notifier | None,
+    *,
+    careful: bool,
+) -> Processed | str:
+    """One event of a batch: what processing it did, or why it cannot be processed.
 
-    One that cannot be processed is left pending and untouched: its own message processes it
-    alone, and parks it as failed.
+    Without ``careful``, anything but a transient or database error raises ``_Poisoned``, which
+    undoes the batch; with it, the event runs under a savepoint, so one that raises is undone
+    alone and the rest of the batch stays.
     """
+    if not careful:
+        try:
+            return _process(conn, rules, row, now, notify)
+        except (TransientError, DBAPIError):
+            raise
+        except Exception as exc:
+            raise _Poisoned(row.id) from exc
     written = len(notify.written) if notify is not None else 0
     try:
         with savepoint(conn):
-            _process(conn, rules, row, now, notify)
-    except PermanentError as exc:
-        log.warning("an earlier event is left to its own message", id=row.id, error=str(exc))
+            return _process(conn, rules, row, now, notify)
+    except (TransientError, DBAPIError):
+        raise
+    except Exception as exc:
         if notify is not None:
             del notify.written[written:]
-        return False
-    return True
+        if isinstance(exc, PermanentError):
+            log.error("event cannot be processed", id=row.id, error=str(exc))
+            return str(exc)
+        # A bug must not loop forever: the event is parked, visible, for `reactor requeue`.
+        log.exception("event failed unexpectedly", id=row.id)
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _process(
@@ -286,6 +398,7 @@ def _process(
         levels,
         tuple(notify.written) if notify is not None else (),
         event.occurred_at,
+        event_id=row.id,
     )
 
 

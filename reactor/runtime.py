@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from reactor.clock import Clock, SystemClock
 from reactor.config import Settings
 from reactor.errors import ConfigError, PermanentError, TransientError
 from reactor.outbox import Deliverer
-from reactor.processor import mark_failed, process_event
+from reactor.processor import mark_failed, process_batch, process_event
 from reactor.reload import RulesWatcher
 from reactor.rules import RuleSet, load_rules
 from reactor.signatures import WebhookVerifier
@@ -71,6 +72,16 @@ class Runtime:
             max_backoff=settings.max_backoff_ms,
             retry_when=self._should_retry,
         )(self.handle)
+        # The receiver's doorbell: one message for the events one commit stored.
+        self.batch_actor = dramatiq.actor(
+            broker=self.broker,
+            actor_name="process_events",
+            queue_name=QUEUE,
+            max_retries=settings.max_retries,
+            min_backoff=settings.min_backoff_ms,
+            max_backoff=settings.max_backoff_ms,
+            retry_when=self._should_retry,
+        )(self.handle_batch)
         self.deliverer: Deliverer | None = None
         self.outbox_sweeper: Periodic | None = None
         if settings.notify_url:
@@ -144,6 +155,46 @@ class Runtime:
         """Ring the doorbell for a stored event."""
         self.process_actor.send(event_id)
 
+    def enqueue_many(self, event_ids: Sequence[str]) -> None:
+        """Ring one doorbell for events stored together (a single one rings as ``enqueue``)."""
+        if len(event_ids) == 1:
+            self.enqueue(event_ids[0])
+        elif event_ids:
+            self.batch_actor.send(list(event_ids))
+
+    def handle_batch(self, event_ids: list[str]) -> None:
+        """The ``process_events`` actor: the events of one doorbell, in one transaction."""
+        rules = self.rules
+        with structlog.contextvars.bound_contextvars(rules_version=rules.version):
+            with metrics.PROCESSING.time():
+                done = process_batch(
+                    self.engine,
+                    rules,
+                    event_ids,
+                    clock=self.clock,
+                    notify=self.deliverer is not None,
+                    most=self.settings.worker_batch,
+                )
+            for notification in done.notifications:
+                self._send_quietly(notification)
+            if done.deferred:
+                self.enqueue_many(done.deferred)
+            metrics.WORKER_BATCH.observe(len(done.processed))
+            metrics.EVENTS.labels("processed").inc(len(done.processed))
+            for result in done.results.values():
+                if result not in ("processed", "deferred"):
+                    metrics.EVENTS.labels(result).inc()
+            for event in done.processed:
+                for decision in event.decisions:
+                    metrics.DECISIONS.labels(decision.outcome).inc()
+            log.info(
+                "events handled",
+                asked=len(event_ids),
+                processed=len(done.processed),
+                failed=len(done.failed),
+                deferred=len(done.deferred),
+            )
+
     def handle(self, event_id: str) -> None:
         """The ``process_event`` actor: thin, it calls the processor and records failures."""
         # Every log line while this event is processed carries its id (and, from the processor,
@@ -160,6 +211,7 @@ class Runtime:
                         event_id,
                         clock=self.clock,
                         notify=self.deliverer is not None,
+                        most=self.settings.worker_batch,
                     )
             except TransientError as exc:
                 metrics.EVENTS.labels("retried").inc()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reactor import processor
 from reactor.clock import SystemClock
 from reactor.errors import PermanentError
 from reactor.processor import process_event
@@ -93,14 +92,13 @@ def test_an_earlier_event_that_cannot_be_processed_fails_alone(
 
 
 def test_a_long_backlog_is_taken_oldest_first_and_the_event_deferred(
-    engine: sa.Engine, rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+    engine: sa.Engine, rules: RuleSet
 ) -> None:
     """With more earlier events waiting than one transaction takes, the oldest go first and the
     event asked for is deferred (the runtime enqueues it again)."""
-    monkeypatch.setattr(processor, "EARLIER_AT_ONCE", 2)
     ids = burst(engine, 5)
-    first = process_event(engine, rules, ids[-1], clock=CLOCK)
-    assert (first.result, first.earlier) == ("deferred", tuple(ids[:2]))
-    second = process_event(engine, rules, ids[-1], clock=CLOCK)
-    assert (second.result, second.earlier) == ("processed", tuple(ids[2:4]))
+    first = process_event(engine, rules, ids[-1], clock=CLOCK, most=3)
+    assert (first.result, first.earlier) == ("deferred", tuple(ids[:3]))
+    second = process_event(engine, rules, ids[-1], clock=CLOCK, most=3)
+    assert (second.result, second.earlier) == ("processed", (ids[3],))
     assert fired(engine) == [ids[2]]

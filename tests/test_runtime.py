@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import structlog
 from structlog.testing import capture_logs
 
-from reactor import processor
 from reactor.runtime import QUEUE, Runtime
 from reactor.storage import reader, tables
 from reactor.sweeper import requeue_all
@@ -116,7 +115,9 @@ def test_a_deferred_event_is_enqueued_again_until_its_member_catches_up(
 ) -> None:
     """With more earlier events waiting than one transaction takes, the actor processes the
     oldest, sends the event again, and in the end every event of the member is processed."""
-    monkeypatch.setattr(processor, "EARLIER_AT_ONCE", 1)
+    monkeypatch.setattr(
+        runtime, "settings", runtime.settings.model_copy(update={"worker_batch": 1})
+    )
     base = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
     ids = [f"evt_{i}" for i in range(5)]
     for i, event_id in enumerate(ids):
@@ -126,4 +127,4 @@ def test_a_deferred_event_is_enqueued_again_until_its_member_catches_up(
         runtime.broker.join(QUEUE, timeout=20_000)
     assert [status(runtime, event_id)[0] for event_id in ids] == ["processed"] * 5
     results = [e["result"] for e in logs if e["event"] == "event handled"]
-    assert results == ["deferred", "deferred", "deferred", "processed"]
+    assert results == ["deferred", "deferred", "deferred", "deferred", "processed"]

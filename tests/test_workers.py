@@ -91,16 +91,19 @@ def test_two_hundred_events_over_four_worker_processes_award_exactly_two_hundred
     }
 
 
+@pytest.mark.parametrize("doorbell", [1, 50], ids=["a-message-per-event", "batches-of-50"])
 def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(
-    runtime: Runtime, worker_env: dict[str, str]
+    runtime: Runtime, worker_env: dict[str, str], doorbell: int
 ) -> None:
-    """SIGKILL the workers mid-batch, start new ones: every event processed exactly once."""
+    """SIGKILL the workers mid-batch, start new ones: every event processed exactly once; with
+    one message per event, and with the receiver's doorbells (one message per stored batch,
+    processed in one transaction each)."""
     total = 1500
     ids = store(runtime, total, members=5)
     first = Workers(worker_env, processes=2, threads=4)
     try:
-        for event_id in ids:
-            runtime.enqueue(event_id)
+        for start in range(0, total, doorbell):
+            runtime.enqueue_many(ids[start : start + doorbell])
         wait_for(
             lambda: counts(runtime.engine)["processed"] >= 100,
             timeout=60,

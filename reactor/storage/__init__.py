@@ -8,6 +8,7 @@ from reactor.storage import tables
 from reactor.storage.engines import (
     is_unavailable,
     lock_member,
+    lock_members,
     make_engine,
     normalise_url,
     ping,
@@ -22,6 +23,7 @@ __all__ = [
     "insert_once",
     "is_unavailable",
     "lock_member",
+    "lock_members",
     "make_engine",
     "normalise_url",
     "ping",

@@ -54,6 +54,14 @@ def lock_member(conn: Connection, member_id: str) -> bool:
     return True
 
 
+def lock_members(conn: Connection, member_ids: list[str]) -> bool:
+    """``lock_member`` for several members at once, in a fixed order (no deadlocks)."""
+    if conn.dialect.name == "sqlite":
+        return False
+    postgres.lock_members(conn, member_ids)
+    return True
+
+
 @contextmanager
 def savepoint(conn: Connection) -> Iterator[None]:
     """Undo what the block wrote if it raises, keeping the rest of the transaction."""

@@ -33,3 +33,18 @@ _LOCK_MEMBER = (
 def lock_member(conn: Connection, member_id: str) -> None:
     """Hold the member's row until the transaction ends: their events go one at a time (I3)."""
     conn.execute(_LOCK_MEMBER, {"member_id": member_id}).one()
+
+
+_LOCK_MEMBERS = (
+    select(tables.members.c.id)
+    .where(tables.members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(tables.members.c.id)
+    .with_for_update()
+)
+
+
+def lock_members(conn: Connection, member_ids: list[str]) -> None:
+    """Hold the members' rows until the transaction ends, taken in id order in one statement
+    (Postgres locks the rows as the sort emits them), so that two workers locking overlapping
+    sets cannot deadlock on each other's members."""
+    conn.execute(_LOCK_MEMBERS, {"member_ids": sorted(member_ids)}).all()
