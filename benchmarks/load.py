@@ -310,11 +310,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             REACTOR_LOG_LEVEL="WARNING",
             REACTOR_SWEEP_AFTER_SECONDS="600",
         )
+        if args.intake_window_ms is not None:
+            env["REACTOR_INTAKE_WINDOW_MS"] = str(args.intake_window_ms)
         if args.server_path is not None:
             env["PYTHONPATH"] = str(args.server_path)
         port = free_port()
         serve = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "serve", "--port", str(port)],
+            [sys.executable, "-m", "reactor", "serve", "--port", str(port)]
+            + (["--processes", str(args.serve_processes)] if args.serve_processes > 1 else []),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -356,7 +359,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if keys:
                 client.delete(*keys)
             client.close()
-    return {"workload": args.workload, "clients": args.clients, "rate": args.rate, **result}
+    shape = {"serve_processes": args.serve_processes, "worker_processes": args.processes}
+    return {
+        "workload": args.workload,
+        "clients": args.clients,
+        "rate": args.rate,
+        **shape,
+        **result,
+    }
 
 
 def wait_until_up(base: str) -> None:
@@ -443,6 +453,8 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, help="post this many events/s (open loop)")
     parser.add_argument("--no-workers", action="store_true", help="measure the receiver alone")
     parser.add_argument("--processes", type=int, default=2, help="reactor worker --processes")
+    parser.add_argument("--intake-window-ms", type=float, help="REACTOR_INTAKE_WINDOW_MS")
+    parser.add_argument("--serve-processes", type=int, default=1, help="reactor serve --processes")
     parser.add_argument("--threads", type=int, default=4, help="reactor worker --threads")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait per run")
     parser.add_argument("--seed", type=int, default=1)

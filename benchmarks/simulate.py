@@ -192,17 +192,19 @@ def write(path: Path, events: int, members: int) -> None:
             out.write(json.dumps(envelope) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--members", type=int, default=5000)
-    parser.add_argument("--rules", default="rules", help="rules to replay (default: %(default)s)")
-    parser.add_argument("--write", type=Path, help="only write the events to this file")
-    args = parser.parse_args()
-    if args.write is not None:
-        write(args.write, args.events, args.members)
-        print(f"wrote {args.events:,} events for {args.members:,} members to {args.write}")
-        return
+    parser.add_argument(
+        "--rules", default=str(SHIPPED_RULES), help="rules to replay (default: the shipped ones)"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Write the file, replay it with ``reactor simulate``; the command's report and rate."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "events.jsonl"
         write(path, args.events, args.members)
@@ -212,10 +214,28 @@ def main() -> None:
         elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"reactor simulate failed ({done.returncode}):\n{done.stderr}")
-    print(done.stdout)
+    return {
+        "events": args.events,
+        "seconds": round(elapsed, 1),
+        "per_s": round(args.events / elapsed, 1),
+        "report": done.stdout,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options(parser)
+    parser.add_argument("--write", type=Path, help="only write the events to this file")
+    args = parser.parse_args()
+    if args.write is not None:
+        write(args.write, args.events, args.members)
+        print(f"wrote {args.events:,} events for {args.members:,} members to {args.write}")
+        return
+    result = run(args)
+    print(result["report"])
     print(
         f"{args.events:,} events, {args.members:,} members, rules {args.rules}: "
-        f"{elapsed:.1f} s wall for the whole command, {args.events / elapsed:,.0f} events/s"
+        f"{result['seconds']:.1f} s wall for the whole command, {result['per_s']:,.0f} events/s"
     )
 
 

@@ -18,6 +18,8 @@ from reactor.logs import configure_logging
 from reactor.rules import RuleSet, load_rules, rule_files
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from reactor.runtime import Runtime
 
 
@@ -74,11 +76,14 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    help="Receiver processes sharing the port (with a broker URL only) [REACTOR_SERVE_PROCESSES]",
+)
+def serve(host: str, port: int, processes: int | None) -> None:
     """Run the receiver and API (and, with the embedded broker, the workers)."""
     import uvicorn
-
-    from reactor.app import create_app
 
     settings = _settings()
     configure_logging(settings)
@@ -88,9 +93,39 @@ def serve(host: str, port: int) -> None:
         from reactor.storage import migrations
 
         migrations.upgrade(settings.database_url)
-    runtime = _runtime(settings)
-    structlog.get_logger("reactor.cli").info("serving", url=f"http://{host}:{port}")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+    processes = processes or settings.serve_processes
+    structlog.get_logger("reactor.cli").info(
+        "serving", url=f"http://{host}:{port}", processes=processes
+    )
+    if processes > 1:
+        if settings.embedded_broker:
+            raise click.ClickException(
+                "several receiver processes need REACTOR_BROKER_URL: the embedded broker lives "
+                "inside one process"
+            )
+        # Each process builds its own runtime (its engine and broker connection) from the
+        # same environment; the kernel spreads connections over them.
+        uvicorn.run(
+            "reactor.cli:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            log_level="warning",
+        )
+        return
+    from reactor.app import create_app
+
+    uvicorn.run(create_app(_runtime(settings)), host=host, port=port, log_level="warning")
+
+
+def app_from_environment() -> FastAPI:
+    """The web app of one receiver process of ``serve --processes N``."""
+    from reactor.app import create_app
+
+    settings = _settings()
+    configure_logging(settings)
+    return create_app(_runtime(settings))
 
 
 @main.command()

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     lock_timeout_ms: int = Field(default=10_000, ge=1)
     worker_threads: int = Field(default=4, ge=1)
     worker_processes: int = Field(default=2, ge=1)
+    # `reactor serve` processes (several only with a broker URL); they share the port.
+    serve_processes: int = Field(default=1, ge=1, le=64)
     # Dramatiq's heartbeat: how soon a dead worker's unacked messages may be requeued.
     heartbeat_timeout_ms: int = Field(default=60_000, ge=1000)
     queue_namespace: str = "reactor"
