@@ -310,8 +310,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             REACTOR_LOG_LEVEL="WARNING",
             REACTOR_SWEEP_AFTER_SECONDS="600",
         )
-        if args.intake_window_ms is not None:
-            env["REACTOR_INTAKE_WINDOW_MS"] = str(args.intake_window_ms)
+        for setting in args.env or []:
+            name, _, value = setting.partition("=")
+            env[name] = value
         if args.server_path is not None:
             env["PYTHONPATH"] = str(args.server_path)
         port = free_port()
@@ -453,7 +454,9 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, help="post this many events/s (open loop)")
     parser.add_argument("--no-workers", action="store_true", help="measure the receiver alone")
     parser.add_argument("--processes", type=int, default=2, help="reactor worker --processes")
-    parser.add_argument("--intake-window-ms", type=float, help="REACTOR_INTAKE_WINDOW_MS")
+    parser.add_argument(
+        "--env", action="append", metavar="REACTOR_X=VALUE", help="a setting for serve and worker"
+    )
     parser.add_argument("--serve-processes", type=int, default=1, help="reactor serve --processes")
     parser.add_argument("--threads", type=int, default=4, help="reactor worker --threads")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait per run")

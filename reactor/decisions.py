@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, bindparam, insert
+from sqlalchemy import Connection
 
-from reactor.storage import Statement, tables
+from reactor.storage import insert_all, tables
 
 if TYPE_CHECKING:  # effects build decisions too (reversals), so only the types come from there
     from reactor.effects.base import Grant, LevelReached
@@ -53,17 +53,6 @@ class Decision:
         return sum(grant.points for grant in self.grants)
 
 
-_COLUMNS = (
-    "event_id",
-    "position",
-    "rule_id",
-    "rule_version",
-    "outcome",
-    "reason",
-    "effects",
-    "details",
-)
-_INSERT = Statement(insert(tables.decisions).values({name: bindparam(name) for name in _COLUMNS}))
 # One encoder: json.dumps with any option builds a new one per call, a few µs per decision.
 _json = json.JSONEncoder(default=str).encode
 
@@ -95,7 +84,7 @@ def write_decisions(
                 "details": _encode(details),
             }
         )
-    _INSERT.run_many(conn, rows)
+    insert_all(conn, tables.decisions, rows)
 
 
 def _encode(value: Any) -> str:

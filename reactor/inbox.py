@@ -9,13 +9,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 from reactor.envelope import Envelope, MemberRef, occurred_at
 from reactor.errors import InputError
 from reactor.members import member_exists
-from reactor.storage import insert_once, savepoint, tables
+from reactor.storage import insert_many_once, insert_once, savepoint, tables
 from reactor.strictjson import canonical_json
 
 
@@ -123,6 +121,9 @@ def _store_together(conn: Connection, deliveries: Sequence[Delivery]) -> list[An
             if key is not None:
                 first_of_key.add(key)
             new.append((i, row))
+    # In id order: two receivers storing the same events at once then wait for each other in
+    # the same order rather than deadlock.
+    new.sort(key=lambda pair: pair[1]["id"])
     _with_members(conn, [(deliveries[i], row) for i, row in new])
     stored = _insert_many(conn, [row for _, row in new])
     if len(stored) != len(new):
@@ -169,8 +170,7 @@ def _with_members(conn: Connection, new: Sequence[tuple[Delivery, dict[str, Any]
         wanted = sorted(first_seen)
         known = set(conn.execute(select(members.c.id).where(members.c.id.in_(wanted))).scalars())
         missing = [{"id": m, "created_at": first_seen[m]} for m in wanted if m not in known]
-        if missing:
-            conn.execute(_insert_statement(conn, members), missing)
+        insert_many_once(conn, members, missing)
     for delivery, row in new:
         if delivery.member.profile_id is not None and delivery.member.identity is None:
             row["member_id"] = delivery.member.profile_id
@@ -180,10 +180,7 @@ def _with_members(conn: Connection, new: Sequence[tuple[Delivery, dict[str, Any]
 
 def _insert_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """One multi-row ``INSERT … ON CONFLICT DO NOTHING``: the ids it stored."""
-    if not rows:
-        return set()
-    statement = _insert_statement(conn, tables.events).returning(tables.events.c.id)
-    return {r.id for r in conn.execute(statement, list(rows))}
+    return set(insert_many_once(conn, tables.events, rows))
 
 
 def _reused(event_id: str) -> InputError:
@@ -314,8 +311,3 @@ def _ensure_member(conn: Connection, member_id: str, now: datetime) -> None:
     # insert that conflicts. A member created meanwhile is still settled by the unique key.
     if not member_exists(conn, member_id):
         insert_once(conn, tables.members, {"id": member_id, "created_at": now})
-
-
-def _insert_statement(conn: Connection, table: Any) -> Insert:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing()

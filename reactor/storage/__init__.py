@@ -16,10 +16,12 @@ from reactor.storage.engines import (
     savepoint,
     unavailable_is_transient,
 )
-from reactor.storage.statements import Statement, insert_once
+from reactor.storage.statements import Statement, insert_all, insert_many_once, insert_once
 
 __all__ = [
     "Statement",
+    "insert_all",
+    "insert_many_once",
     "insert_once",
     "is_unavailable",
     "lock_member",

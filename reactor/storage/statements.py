@@ -21,6 +21,7 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Select
 
+from reactor.storage import postgres
 from reactor.storage.sqlite import Plan, compile_plan, row_maker
 
 Params = Mapping[str, Any]
@@ -112,6 +113,36 @@ def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> An
     statement = _insert(conn.dialect.name, table, tuple(sorted(values)))
     row = statement.first(conn, values)
     return None if row is None else row[0]
+
+
+def insert_many_once(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """``insert_once`` for many rows (all with the same keys) in one statement: the primary keys
+    of the rows stored; a row a unique key already held is left out."""
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        return postgres.insert_rows(conn, table, rows, once=True)
+    statement = sqlite.insert(table).on_conflict_do_nothing()
+    key = statement.returning(*table.primary_key.columns)
+    return [row[0] for row in conn.execute(key, [dict(row) for row in rows])]
+
+
+def insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) that must not exist yet: one statement on
+    Postgres; on SQLite one prepared statement run for each row on the driver."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        postgres.insert_rows(conn, table, rows, once=False)
+    else:
+        _plain_insert(table, tuple(rows[0])).run_many(conn, rows)
+
+
+@cache
+def _plain_insert(table: Table, columns: tuple[str, ...]) -> Statement[Any]:
+    return Statement(table.insert().values({column: bindparam(column) for column in columns}))
 
 
 @cache
