@@ -277,7 +277,12 @@ def check(engine: sa.Engine, args: argparse.Namespace, count: int) -> dict[str, 
         processed = conn.execute(
             sa.select(sa.func.count()).select_from(events).where(events.c.status == "processed")
         ).scalar_one()
-        decided = conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one()
+        # The record: rows for what fired, plus each event's compact array of skips.
+        rows = conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one()
+        skips = conn.execute(
+            sa.text("SELECT COALESCE(SUM(json_array_length(skipped::json)), 0) FROM events")
+        ).scalar_one()
+        decided = rows + int(skips)
     paid = {m: int(sums.get(m, 0)) for m in balances}
     balanced = all(int(balances[m]) == paid[m] for m in balances)
     found: dict[str, Any] = {"processed": processed, "balance_is_ledger_sum": balanced}

@@ -62,13 +62,23 @@ def write_decisions(
     event_id: str,
     decisions: Sequence[Decision],
     levels: Mapping[str, Sequence[LevelReached]],
-) -> None:
-    """One decision row per decision, in order; ``levels`` holds what each rule's steps reached."""
-    if not decisions:
-        return
+) -> str | None:
+    """Write the decision record, in order; ``levels`` holds what each rule's steps reached.
+
+    Decisions that did something (fired, error) are rows of ``decisions``: limits count the
+    fired ones, and the unique key makes a second writer fail. Skips, most of any record, are
+    returned as one compact JSON array (``skipped_record``) for the caller to store with the
+    event (``events.skipped``): 20 rules, 3 firing, were 20 rows per event and are now 3.
+    """
     rows = []
+    skipped = []
     for position, decision in enumerate(decisions):
         details = decision.details
+        if decision.outcome == "skipped":
+            skipped.append(
+                [position, decision.rule_id, decision.rule_version, decision.reason, details]
+            )
+            continue
         reached = levels.get(decision.rule_id)
         if reached:
             details = {**details, "levels_reached": [level.record() for level in reached]}
@@ -85,6 +95,41 @@ def write_decisions(
             }
         )
     insert_all(conn, tables.decisions, rows)
+    return _json(skipped) if skipped else None
+
+
+def record(rows: Sequence[Any], skipped: str | None) -> list[dict[str, Any]]:
+    """The whole decision record of an event, in order, from its ``decisions`` rows and its
+    compact ``skipped`` array (see ``write_decisions``)."""
+    found = [
+        (
+            d.position,
+            {
+                "rule_id": d.rule_id,
+                "rule_version": d.rule_version,
+                "outcome": d.outcome,
+                "reason": d.reason,
+                "effects": json.loads(d.effects),
+                "values": json.loads(d.details),
+            },
+        )
+        for d in rows
+    ]
+    for position, rule_id, version, reason, details in json.loads(skipped) if skipped else ():
+        found.append(
+            (
+                position,
+                {
+                    "rule_id": rule_id,
+                    "rule_version": version,
+                    "outcome": "skipped",
+                    "reason": reason,
+                    "effects": [],
+                    "values": details,
+                },
+            )
+        )
+    return [decision for _, decision in sorted(found, key=lambda pair: pair[0])]
 
 
 def _encode(value: Any) -> str:

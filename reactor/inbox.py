@@ -180,7 +180,8 @@ def _with_members(conn: Connection, new: Sequence[tuple[Delivery, dict[str, Any]
 
 def _insert_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """One multi-row ``INSERT … ON CONFLICT DO NOTHING``: the ids it stored."""
-    return set(insert_many_once(conn, tables.events, rows))
+    stored = insert_many_once(conn, tables.events, rows)
+    return {event_id for event_id in stored if event_id is not None}
 
 
 def _reused(event_id: str) -> InputError:

@@ -218,6 +218,7 @@ _DONE = Statement(
         processed_at=bindparam("done_at"),
         rules_version=bindparam("version"),
         error=None,
+        skipped=bindparam("skipped"),
     )
 )
 
@@ -387,10 +388,13 @@ def _process(
             if decision.budget_period is not None:
                 # The row was locked by DatabaseState.budget_usage when the engine read it.
                 caps.spend(conn, decision.rule_id, decision.budget_period, decision.points)
+        effects.settle(ctx)
         if event.type == DELETED and interaction is not None:
             decisions.append(effects.reverse_interaction(ctx, interaction))
-    write_decisions(conn, event.id, decisions, levels)
-    _DONE.run(conn, {"event_id": row.id, "done_at": now, "version": rules.version})
+    skipped = write_decisions(conn, event.id, decisions, levels)
+    _DONE.run(
+        conn, {"event_id": row.id, "done_at": now, "version": rules.version, "skipped": skipped}
+    )
     return Processed(
         "processed",
         row.member_id,

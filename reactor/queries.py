@@ -6,13 +6,13 @@ nothing of it; what both need of a member is in ``reactor.members``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
+from reactor.decisions import record
 from reactor.members import Progress, balance, member_exists, progress
 from reactor.periods import period_key
 from reactor.rules import Achievement, RuleSet
@@ -39,17 +39,7 @@ def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
         "occurred_at": row.occurred_at.isoformat(),
         "processed_at": row.processed_at.isoformat() if row.processed_at else None,
         "rules_version": row.rules_version,
-        "decisions": [
-            {
-                "rule_id": d.rule_id,
-                "rule_version": d.rule_version,
-                "outcome": d.outcome,
-                "reason": d.reason,
-                "effects": json.loads(d.effects),
-                "values": json.loads(d.details),
-            }
-            for d in rows
-        ],
+        "decisions": record(rows, row.skipped),
     }
 
 

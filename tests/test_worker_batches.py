@@ -175,3 +175,24 @@ def test_overlapping_batches_on_many_threads_never_process_an_event_twice(
         assert sorted(e for _, e, p in rows if p == 30) == [f"evt_{m}_2" for m in members]
     finally:
         engine.dispose()
+
+
+def test_the_record_keeps_skips_compact_and_in_rule_order(
+    engine: sa.Engine, rules: RuleSet
+) -> None:
+    """A skip is part of the event's compact ``skipped`` array, not a ``decisions`` row; the
+    record reads back whole, in the rule set's order."""
+    from reactor.queries import event_view
+
+    burst(engine, ["m1"], 1)
+    process_batch(engine, rules, ["evt_m1_0"], clock=CLOCK)
+    view = event_view(engine, "evt_m1_0")
+    assert view is not None
+    assert [(d["rule_id"], d["outcome"], d["reason"]) for d in view["decisions"]] == [
+        ("each", "fired", None),
+        ("third", "skipped", "condition_false"),
+    ]
+    assert view["decisions"][1]["values"]["when"] is False  # and the values that decided
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(tables.decisions.c.rule_id)).scalars().all()
+    assert rows == ["each"]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from reactor.decisions import REVERSAL, Decision
+from reactor.effects import points
 from reactor.effects.achievements import Achievements, AchievementStep, Progress, Step
 from reactor.effects.base import (
     Compiling,
@@ -38,6 +39,11 @@ def apply(ctx: EffectContext, decision: Decision) -> tuple[LevelReached, ...]:
     for grant in decision.grants:
         reached += grant.apply(ctx, decision.rule_id, decision.rule_version)
     return tuple(reached)
+
+
+def settle(ctx: EffectContext) -> None:
+    """Write what ``apply`` left for the end of the event (its awards, together)."""
+    points.settle(ctx)
 
 
 def reverse_interaction(ctx: EffectContext, interaction_id: str) -> Decision:
@@ -115,4 +121,5 @@ __all__ = [
     "apply",
     "describe",
     "reverse_interaction",
+    "settle",
 ]

@@ -15,7 +15,7 @@ here do nothing by default, so a kind writes only what it needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
@@ -46,6 +46,8 @@ class EffectContext:
     rules: RuleSet
     now: datetime
     notify: Notifier | None = None
+    #: Ledger awards of the event not written yet: ``effects.settle`` writes them together.
+    awards: list[dict[str, Any]] = field(default_factory=list)
 
     def tell(self, kind: str, key: str, **data: Any) -> None:
         """Announce an effect: with notifications on, an outbox row in this transaction.

@@ -30,7 +30,7 @@ from reactor.effects.base import (
 )
 from reactor.expressions import Expression
 from reactor.periods import period_key
-from reactor.storage import insert_once, tables
+from reactor.storage import insert_many_once, insert_once, tables
 
 _ledger = tables.ledger
 
@@ -64,13 +64,30 @@ class Award(Grant):
 
 
 def give(ctx: EffectContext, rule_id: str, version: str, effect_index: int, points: int) -> None:
-    """Award ``points`` to the event's member, once per event, rule and effect."""
-    row = _entry(ctx, "award", rule_id, version, ctx.event.id, effect_index, points, None)
-    entry = insert_once(ctx.conn, _ledger, row)
-    if entry is not None:
-        ctx.tell(
-            "points.awarded", f"ledger {entry}", entry_id=entry, points=points, rule_id=rule_id
-        )
+    """Award ``points`` to the event's member, once per event, rule and effect: kept in
+    ``ctx.awards`` until ``settle`` writes the event's awards together."""
+    ctx.awards.append(
+        _entry(ctx, "award", rule_id, version, ctx.event.id, effect_index, points, None)
+    )
+
+
+#: What tells an event's awards apart (with the event): the ledger's unique key.
+_AWARD_KEY = ("rule_id", "effect_index", "kind")
+
+
+def settle(ctx: EffectContext) -> None:
+    """Write the event's awards, one statement for all of them (and, on Postgres, one update
+    of the member's balance by the ledger's statement trigger), then announce each."""
+    if not ctx.awards:
+        return
+    entries = insert_many_once(ctx.conn, _ledger, ctx.awards, key=_AWARD_KEY)
+    for row, entry in zip(ctx.awards, entries, strict=True):
+        if entry is not None:
+            points, rule_id = row["points"], row["rule_id"]
+            ctx.tell(
+                "points.awarded", f"ledger {entry}", entry_id=entry, points=points, rule_id=rule_id
+            )
+    ctx.awards.clear()
 
 
 def _entry(

@@ -63,13 +63,17 @@ def lock_members(conn: Connection, member_ids: list[str]) -> None:
 
 
 def insert_rows(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, once: bool
-) -> list[Any]:
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
     """Many rows in one ``INSERT … SELECT FROM unnest(…)``: one array per column, so the SQL is
     the same whatever the number of rows (psycopg converts and Postgres plans it once, where a
     multi-row VALUES list is new text for every size: psycopg's Python parse of a 32-row one
-    was the receiver's largest cost). With ``once``, ``ON CONFLICT DO NOTHING`` and the primary
-    keys of the rows stored; without, a conflict raises and nothing is returned.
+    was the receiver's largest cost). With ``returning``, ``ON CONFLICT DO NOTHING`` and those
+    columns of the rows stored; without, a conflict raises.
 
     On the driver, inside SQLAlchemy's transaction: values must be what the column types bind
     to already (aware datetimes, strings, numbers); the tables' own types need no processing
@@ -78,16 +82,18 @@ def insert_rows(
     if not rows:
         return []
     columns = tuple(rows[0])
-    sql = _unnest_insert(table, columns, conn.dialect, once)
+    sql = _unnest_insert(table, columns, conn.dialect, returning)
     params = {name: [row[name] for row in rows] for name in columns}
     driver = conn.connection.driver_connection
     assert driver is not None
     cursor = driver.execute(sql, params)
-    return [row[0] for row in cursor.fetchall()] if once else []
+    return [tuple(row) for row in cursor.fetchall()] if returning else []
 
 
 @cache
-def _unnest_insert(table: Table, columns: tuple[str, ...], dialect: Dialect, once: bool) -> str:
+def _unnest_insert(
+    table: Table, columns: tuple[str, ...], dialect: Dialect, returning: tuple[str, ...]
+) -> str:
     quote = dialect.identifier_preparer.quote
     arrays = ", ".join(
         f"%({name})s::{table.c[name].type.compile(dialect=dialect)}[]" for name in columns
@@ -96,7 +102,6 @@ def _unnest_insert(table: Table, columns: tuple[str, ...], dialect: Dialect, onc
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
         f"SELECT * FROM unnest({arrays})"
     )
-    if once:
-        key = next(iter(table.primary_key.columns)).name
-        sql += f" ON CONFLICT DO NOTHING RETURNING {quote(key)}"
+    if returning:
+        sql += f" ON CONFLICT DO NOTHING RETURNING {', '.join(quote(n) for n in returning)}"
     return sql

@@ -116,17 +116,28 @@ def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> An
 
 
 def insert_many_once(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
-) -> list[Any]:
-    """``insert_once`` for many rows (all with the same keys) in one statement: the primary keys
-    of the rows stored; a row a unique key already held is left out."""
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: tuple[str, ...] | None = None,
+) -> list[Any | None]:
+    """``insert_once`` for many rows (all with the same keys) in one statement on Postgres: for
+    each row, in order, its new primary key, or None when a unique key already held it.
+
+    ``key`` names columns that tell the rows apart (by default the primary key), by which the
+    stored rows are matched back to ``rows``.
+    """
     if not rows:
         return []
-    if conn.dialect.name == "postgresql":
-        return postgres.insert_rows(conn, table, rows, once=True)
-    statement = sqlite.insert(table).on_conflict_do_nothing()
-    key = statement.returning(*table.primary_key.columns)
-    return [row[0] for row in conn.execute(key, [dict(row) for row in rows])]
+    if conn.dialect.name != "postgresql":
+        # On SQLite a prepared insert per row, on the driver, costs less than one statement.
+        return [insert_once(conn, table, row) for row in rows]
+    primary = next(iter(table.primary_key.columns)).name
+    key = key or (primary,)
+    stored = postgres.insert_rows(conn, table, rows, returning=(primary, *key))
+    found = {tuple(found[1:]): found[0] for found in stored}
+    return [found.get(tuple(row[name] for name in key)) for row in rows]
 
 
 def insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -135,7 +146,7 @@ def insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        postgres.insert_rows(conn, table, rows, once=False)
+        postgres.insert_rows(conn, table, rows)
     else:
         _plain_insert(table, tuple(rows[0])).run_many(conn, rows)
 

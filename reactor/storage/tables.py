@@ -129,6 +129,9 @@ events = Table(
     Column("rules_version", String(64)),
     # Set when an interaction.deleted arrives: history functions no longer count the event.
     Column("deleted_at", UTCDateTime()),
+    # The decision record's skips, as one JSON array written with the status (its fired and
+    # failed decisions are rows of ``decisions``): see ``decisions.write_decisions``.
+    Column("skipped", Text),
     Index("ix_events_status_enqueued_at", "status", "enqueued_at"),
     Index("ix_events_member_id_type_occurred_at", "member_id", "type", "occurred_at"),
     # Limits count a member's firings in a period: without it, every event the member has.
@@ -211,17 +214,21 @@ LEDGER_BALANCE: dict[str, tuple[str, ...]] = {
         "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger BEGIN "
         "UPDATE members SET points = points + NEW.points WHERE id = NEW.member_id; END",
     ),
+    # Once per statement, from its new rows: an event's awards are one multi-row insert, and
+    # its member's row is then updated once, not once per award.
     "postgresql": (
-        "CREATE FUNCTION reactor_ledger_balance() RETURNS trigger AS $$ BEGIN "
-        "UPDATE members SET points = points + NEW.points WHERE id = NEW.member_id; "
+        "CREATE OR REPLACE FUNCTION reactor_ledger_balance() RETURNS trigger AS $$ BEGIN "
+        "UPDATE members SET points = members.points + added.points FROM "
+        "(SELECT member_id, SUM(points) AS points FROM new_rows GROUP BY member_id) AS added "
+        "WHERE members.id = added.member_id; "
         "RETURN NULL; END; $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger "
-        "FOR EACH ROW EXECUTE FUNCTION reactor_ledger_balance()",
+        "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION reactor_ledger_balance()",
     ),
 }
 """I8 again: every ledger row adds its points to ``members.points`` in the same statement, so
-the balance is the ledger's sum by construction. Migration 0006 runs them, as does
-``metadata.create_all``."""
+the balance is the ledger's sum by construction. Migrations 0006 and 0007 put them in place, as
+does ``metadata.create_all``."""
 
 for _dialect in ("sqlite", "postgresql"):
     for _statement in (*LEDGER_APPEND_ONLY[_dialect], *LEDGER_BALANCE[_dialect]):

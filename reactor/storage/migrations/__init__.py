@@ -24,3 +24,8 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database schema up to ``revision``."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Take the database schema back down to ``revision`` (tests of the migrations use it)."""
+    command.downgrade(alembic_config(database_url), revision)

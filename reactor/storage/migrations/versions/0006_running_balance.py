@@ -11,7 +11,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from reactor.storage.tables import LEDGER_BALANCE
+# As they were at this revision (0007 makes Postgres's a statement trigger).
+_TRIGGER = {
+    "sqlite": (
+        "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger BEGIN "
+        "UPDATE members SET points = points + NEW.points WHERE id = NEW.member_id; END",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION reactor_ledger_balance() RETURNS trigger AS $$ BEGIN "
+        "UPDATE members SET points = points + NEW.points WHERE id = NEW.member_id; "
+        "RETURN NULL; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER ledger_balance AFTER INSERT ON ledger "
+        "FOR EACH ROW EXECUTE FUNCTION reactor_ledger_balance()",
+    ),
+}
 
 revision = "0006"
 down_revision = "0005"
@@ -29,7 +42,7 @@ def upgrade() -> None:
         "UPDATE members SET points = "
         "(SELECT COALESCE(SUM(ledger.points), 0) FROM ledger WHERE ledger.member_id = members.id)"
     )
-    for statement in LEDGER_BALANCE[op.get_bind().dialect.name]:
+    for statement in _TRIGGER[op.get_bind().dialect.name]:
         op.execute(statement)
 
 
