@@ -10,8 +10,9 @@ Workloads (``--workload``):
 - ``peer``: the one-rule workload of issue 10, ``count(period="month", ...) == 5 → 50 points``,
   6 reviews per member, posted member by member in event-time order. Exact: every member
   has exactly 50 points.
-- ``hot``: every event for one member; a point each, and 50 once at the fifth
-  (``count() >= 5`` with a limit). Exact: the member has events + 50 points.
+- ``hot``: every event for one member, one every 10 minutes of event time; a point each, and
+  50 a day at the fifth (``count(period="day") >= 5`` with a daily limit). Exact: the member
+  has exactly that.
 
 Modes: closed loop (each of ``--clients`` keep-alive connections posts its next event as soon
 as the last is answered); ``--rate N`` posts N events/s open loop, for latency at a given load
@@ -82,12 +83,21 @@ rules:
   - id: a-point-each
     on: interaction.created
     then: [{points: 1}]
-  - id: fifth
+  - id: fifth-today
     on: interaction.created
-    when: count() >= 5
-    limit: {count: 1}
+    when: count(period="day") >= 5
+    limit: {count: 1, per: day}
     then: [{points: 50}]
 """
+HOT_SPACING = timedelta(minutes=10)
+"""A very busy member: an event every 10 minutes, so a day's history is at most 144 events."""
+
+
+def hot_points(count: int) -> int:
+    """What the hot member must have: a point an event, 50 a day with five events or more."""
+    per_day = Counter((MONTH_START + HOT_SPACING * i).date() for i in range(count))
+    return count + 50 * sum(1 for events in per_day.values() if events >= 5)
+
 
 # 16 rules that read only the event, 4 that call history functions.
 _SIMPLE = [
@@ -173,7 +183,7 @@ def workload(args: argparse.Namespace) -> Workload:
         return Workload(PEER_RULE, documents)
     if args.workload == "hot":
         documents = [
-            varied(f"evt_{i}", "hot-member", MONTH_START + timedelta(seconds=i), rng)
+            varied(f"evt_{i}", "hot-member", MONTH_START + HOT_SPACING * i, rng)
             for i in range(args.events)
         ]
         return Workload(HOT_RULES, documents)
@@ -291,7 +301,8 @@ def check(engine: sa.Engine, args: argparse.Namespace, count: int) -> dict[str, 
         exact = set(paid.values()) == {50}
     elif args.workload == "hot":
         found["points"] = paid.get("hot-member", 0)
-        exact = found["points"] == count + 50
+        found["expected_points"] = hot_points(count)
+        exact = found["points"] == found["expected_points"]
     else:
         found["decisions"] = decided
         exact = decided == count * 20

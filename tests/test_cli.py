@@ -170,3 +170,11 @@ def test_explain_reads_history_and_limits_as_sentences() -> None:
         "      budget lifetime: 40 of 1000 points used",
         "      when = True",
     ]
+
+
+def test_several_receiver_processes_need_a_broker(tmp_path: Path) -> None:
+    """The embedded broker lives in one process, so `serve --processes 2` refuses it."""
+    env = {"REACTOR_BROKER_URL": "", "REACTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    result = CliRunner().invoke(main, ["serve", "--processes", "2"], env=env)
+    assert result.exit_code != 0
+    assert "REACTOR_BROKER_URL" in result.output

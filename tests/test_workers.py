@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 
 import httpx
@@ -156,3 +161,50 @@ def test_events_survive_a_flushed_redis(
         "points": 100,
         "max_per_event": 1,
     }
+
+
+def test_two_receiver_processes_and_the_workers_award_exactly_once(
+    runtime: Runtime, worker_env: dict[str, str]
+) -> None:
+    """`reactor serve --processes 2` shares one port; what both receive is processed once."""
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "reactor", "serve", "--port", str(port), "--processes", "2"],
+        env=worker_env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    workers = Workers(worker_env, processes=1, threads=4)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(base), timeout=30, what="two receiver processes")
+        with httpx.Client(timeout=10) as client:
+            for i in range(60):
+                body = encode(interaction(f"evt_{i}", member=f"m{i % 6}"))
+                assert post(client, base, body).status_code == 202
+        wait_for(lambda: counts(runtime.engine)["processed"] == 60, timeout=60, what="60 events")
+    finally:
+        workers.stop()
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)
+    assert counts(runtime.engine) == {
+        "processed": 60,
+        "pending": 0,
+        "failed": 0,
+        "entries": 60,
+        "points": 60,
+        "max_per_event": 1,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
