@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     serve_processes: int = Field(default=1, ge=1, le=64)
     # Dramatiq's heartbeat: how soon a dead worker's unacked messages may be requeued.
     heartbeat_timeout_ms: int = Field(default=60_000, ge=1000)
+    # The longest an idle worker sleeps between looks at the Redis queue.
+    queue_poll_ms: int = Field(default=50, ge=1, le=10_000)
     queue_namespace: str = "reactor"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
