@@ -1,11 +1,11 @@
 """Prebuilt statements and ``insert_once``: how Reactor runs the SQL of every event.
 
 The rule: statements that run on every event are prebuilt ``Statement``s, built once at import
-with a typed row; everything else uses ``Connection.execute``. On SQLite inside a transaction a
-``Statement`` runs on the driver (``sqlite.Plan``: no SQLAlchemy execution events fire for it);
-on PostgreSQL, where a round trip costs far more than SQLAlchemy's Python, and outside a
-transaction (``execute`` would begin one: our ``BEGIN IMMEDIATE``) it calls ``execute``.
-Either way it returns the same rows and raises the same SQLAlchemy exceptions.
+with a typed row; everything else uses ``Connection.execute``. Inside a transaction a
+``Statement`` runs on the driver (``plans.Plan``: no SQLAlchemy execution events fire for it);
+outside one (``execute`` would begin one: on SQLite our ``BEGIN IMMEDIATE``), and for what
+SQLAlchemy must render per execution (an expanding ``IN``), it calls ``execute``. Either way it
+returns the same rows and raises the same SQLAlchemy exceptions.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import Select
 
 from reactor.storage import postgres
-from reactor.storage.sqlite import Plan, compile_plan, row_maker
+from reactor.storage.plans import Plan, compile_plan, row_maker
 
 Params = Mapping[str, Any]
 RowT = TypeVar("RowT")
@@ -97,7 +97,7 @@ class Statement(Generic[RowT]):
 
     def _plan(self, conn: Connection) -> Plan | None:
         dialect = conn.dialect
-        if dialect.name != "sqlite" or not conn.in_transaction():
+        if not conn.in_transaction():
             return None
         try:
             return self._plans[dialect]
