@@ -200,3 +200,68 @@ def test_a_receipt_is_what_a_sync_caller_gets(app_runtime: Runtime) -> None:
         receiver.receive(json.dumps(interaction("solo", member="m2")).encode(), {})
     assert conflict.value.status == 409
     assert rung == [["solo"]]
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (sa.exc.ProgrammingError("INSERT", {}, Exception("no such column")), 500),
+        (RuntimeError("a bug"), 500),
+        (OperationalError("INSERT", {}, Exception("connection refused")), 503),
+    ],
+    ids=["a-query-error", "a-bug", "database-down"],
+)
+def test_what_goes_wrong_while_storing_is_answered_in_the_error_format(
+    app_runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failure: Exception, status: int
+) -> None:
+    """Through the fast path: a bug or a broken query is a logged 500, a database that is down
+    a 503; each in the error format, nothing stored."""
+
+    def fail(engine: sa.Engine, deliveries: object) -> list[inbox.Answer]:
+        raise failure
+
+    monkeypatch.setattr("reactor.receiver.accept_many", fail)
+    (response,) = asyncio.run(post_all(app_runtime, [interaction("evt_x")]))
+    assert response.status_code == status
+    assert set(response.json()) == {"error", "message", "details"}
+    assert stored(app_runtime.engine) == {}
+
+
+def test_the_fast_path_takes_only_post_webhooks(app_runtime: Runtime) -> None:
+    """Any other method or path goes on to FastAPI's routes."""
+
+    async def other() -> list[httpx.Response]:
+        app = create_app(app_runtime, run_workers=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://reactor") as client:
+            return [await client.get("/webhooks"), await client.get("/events/nope")]
+
+    wrong_method, unknown = asyncio.run(other())
+    assert wrong_method.status_code == 405
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+
+
+def test_a_client_that_leaves_mid_body_gets_no_answer_and_stores_nothing(
+    app_runtime: Runtime,
+) -> None:
+    from reactor.app import WebhookFastPath
+
+    sent: list[object] = []
+
+    async def take(headers: object, stream: Any) -> Any:
+        async for _ in stream:
+            pass
+        raise AssertionError("the body never ended")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    async def never(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("a webhook went on to FastAPI")
+
+    scope = {"type": "http", "path": "/webhooks", "method": "POST", "headers": []}
+    asyncio.run(WebhookFastPath(never, take)(scope, receive, send))
+    assert sent == []
