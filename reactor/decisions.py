@@ -98,40 +98,6 @@ def write_decisions(
     return _json(skipped) if skipped else None
 
 
-def record(rows: Sequence[Any], skipped: str | None) -> list[dict[str, Any]]:
-    """The whole decision record of an event, in order, from its ``decisions`` rows and its
-    compact ``skipped`` array (see ``write_decisions``)."""
-    found = [
-        (
-            d.position,
-            {
-                "rule_id": d.rule_id,
-                "rule_version": d.rule_version,
-                "outcome": d.outcome,
-                "reason": d.reason,
-                "effects": json.loads(d.effects),
-                "values": json.loads(d.details),
-            },
-        )
-        for d in rows
-    ]
-    for position, rule_id, version, reason, details in json.loads(skipped) if skipped else ():
-        found.append(
-            (
-                position,
-                {
-                    "rule_id": rule_id,
-                    "rule_version": version,
-                    "outcome": "skipped",
-                    "reason": reason,
-                    "effects": [],
-                    "values": details,
-                },
-            )
-        )
-    return [decision for _, decision in sorted(found, key=lambda pair: pair[0])]
-
-
 def _encode(value: Any) -> str:
     # Most decisions are skips refuted by their condition: nothing to encode for those.
     if not value:

@@ -6,13 +6,13 @@ nothing of it; what both need of a member is in ``reactor.members``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
-from reactor.decisions import record
 from reactor.members import Progress, balance, member_exists, progress
 from reactor.periods import period_key
 from reactor.rules import Achievement, RuleSet
@@ -41,6 +41,41 @@ def event_view(engine: Engine, event_id: str) -> dict[str, Any] | None:
         "rules_version": row.rules_version,
         "decisions": record(rows, row.skipped),
     }
+
+
+def record(rows: Sequence[Any], skipped: str | None) -> list[dict[str, Any]]:
+    """The whole decision record of an event, in order, from its ``decisions`` rows and its
+    compact ``skipped`` array: ``[position, rule_id, rule_version, reason, values]`` for each
+    skip, as ``decisions.write_decisions`` writes it."""
+    found = [
+        (
+            d.position,
+            {
+                "rule_id": d.rule_id,
+                "rule_version": d.rule_version,
+                "outcome": d.outcome,
+                "reason": d.reason,
+                "effects": json.loads(d.effects),
+                "values": json.loads(d.details),
+            },
+        )
+        for d in rows
+    ]
+    for position, rule_id, version, reason, details in json.loads(skipped) if skipped else ():
+        found.append(
+            (
+                position,
+                {
+                    "rule_id": rule_id,
+                    "rule_version": version,
+                    "outcome": "skipped",
+                    "reason": reason,
+                    "effects": [],
+                    "values": details,
+                },
+            )
+        )
+    return [decision for _, decision in sorted(found, key=lambda pair: pair[0])]
 
 
 def member_view(

@@ -2,7 +2,7 @@
 
 Most of a decision record is skips (a rule whose condition was false): with 20 rules and 3
 firing, 17 of the 20 rows each event wrote to ``decisions``. Existing rows stay where they are;
-readers merge both (``decisions.record``).
+readers merge both (``queries.record``).
 
 Revision ID: 0008
 """
