@@ -102,11 +102,12 @@ def test_a_batch_that_races_another_writer_is_stored_one_by_one(
 
 @pytest.fixture
 def app_runtime(tmp_path: Path, rules_dir: Path) -> Iterator[Runtime]:
-    """A runtime on SQLite whose group commit waits 50 ms, so concurrent requests share it."""
+    """A runtime on SQLite whose group commit waits 250 ms, so concurrent requests share it
+    even on a slow machine."""
     settings = make_settings(
         database_url=f"sqlite:///{tmp_path / 'batch.db'}",
         rules_path=rules_dir,
-        intake_window_ms=50,
+        intake_window_ms=250,
     )
     from reactor.storage import migrations
 

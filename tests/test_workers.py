@@ -8,6 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -208,3 +211,48 @@ def _up(base: str) -> bool:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_bursts_posted_by_many_clients_newest_first_are_evaluated_in_event_time_order(
+    runtime: Runtime, worker_env: dict[str, str], rules_dir: Path
+) -> None:
+    """I3 through the whole pipeline: 8 clients post two members' 20 reviews each at once,
+    newest first, through group commit; then 2 worker processes take the doorbells. Every
+    member's fifth review by event time, and only it, earns the 50 of `count() == 5`."""
+    (rules_dir / "fifth.yaml").write_text(
+        "rules:\n  - id: fifth\n    on: interaction.created\n    when: count() == 5\n"
+        "    then: [{points: 50}]\n"
+    )
+    base_time = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    documents = [
+        interaction(
+            f"evt_{m}_{i}", member=m, interacted_at=(base_time + timedelta(minutes=i)).isoformat()
+        )
+        for m in ("m1", "m2")
+        for i in range(20)
+    ]
+    documents.sort(key=lambda d: d["data"]["interacted_at"], reverse=True)
+    with (
+        serve_app(create_app(runtime, run_workers=False)) as base,
+        ThreadPoolExecutor(8) as pool,
+    ):
+
+        def send(document: dict[str, object]) -> int:
+            with httpx.Client(timeout=10) as client:
+                return post(client, base, encode(document)).status_code
+
+        assert set(pool.map(send, documents)) == {202}
+    workers = Workers(worker_env, processes=2, threads=4)
+    try:
+        wait_for(lambda: counts(runtime.engine)["processed"] == 40, timeout=60, what="40 events")
+    finally:
+        workers.stop()
+    with runtime.engine.connect() as conn:
+        fired = conn.execute(
+            sa.select(tables.decisions.c.event_id).where(
+                tables.decisions.c.rule_id == "fifth", tables.decisions.c.outcome == "fired"
+            )
+        ).scalars()
+        assert sorted(fired) == ["evt_m1_4", "evt_m2_4"]
+        points = dict(conn.execute(sa.select(tables.members.c.id, tables.members.c.points)).all())
+    assert points == {"m1": 70, "m2": 70}
