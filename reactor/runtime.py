@@ -166,15 +166,20 @@ class Runtime:
         """The ``process_events`` actor: the events of one doorbell, in one transaction."""
         rules = self.rules
         with structlog.contextvars.bound_contextvars(rules_version=rules.version):
-            with metrics.PROCESSING.time():
-                done = process_batch(
-                    self.engine,
-                    rules,
-                    event_ids,
-                    clock=self.clock,
-                    notify=self.deliverer is not None,
-                    most=self.settings.worker_batch,
-                )
+            try:
+                with metrics.PROCESSING.time():
+                    done = process_batch(
+                        self.engine,
+                        rules,
+                        event_ids,
+                        clock=self.clock,
+                        notify=self.deliverer is not None,
+                        most=self.settings.worker_batch,
+                    )
+            except TransientError as exc:
+                metrics.EVENTS.labels("retried").inc(len(event_ids))
+                log.warning("events will be retried", events=len(event_ids), error=str(exc))
+                raise
             for notification in done.notifications:
                 self._send_quietly(notification)
             if done.deferred:

@@ -70,6 +70,34 @@ def test_a_member_locked_elsewhere_is_retried_until_the_lock_is_free(runtime: Ru
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.ledger)).scalar() == 1
 
 
+def test_a_doorbell_whose_member_is_locked_elsewhere_is_retried_whole(runtime: Runtime) -> None:
+    """The receiver's doorbell (several events in one message) retries as one, then processes
+    every event once."""
+    store(runtime.engine, "evt_1")
+    store(runtime.engine, "evt_2", member="m2")
+    holder = runtime.engine.connect()
+    transaction = holder.begin()
+    holder.execute(
+        sa.select(tables.members).where(tables.members.c.id == "m1").with_for_update()
+    ).all()
+    try:
+        with capture_logs() as logs:
+            runtime.enqueue_many(["evt_1", "evt_2"])
+            wait_for(
+                lambda: any(e["event"] == "events will be retried" for e in logs),
+                timeout=20,
+                what="a retry",
+            )
+        assert status(runtime, "evt_2") == ("pending", None), "the batch is one transaction"
+    finally:
+        transaction.rollback()
+        holder.close()
+    runtime.broker.join(QUEUE, timeout=20_000)
+    assert [status(runtime, e)[0] for e in ("evt_1", "evt_2")] == ["processed", "processed"]
+    with runtime.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.ledger)).scalar() == 2
+
+
 def test_an_event_that_cannot_be_processed_is_marked_failed_with_its_reason(
     runtime: Runtime,
 ) -> None:
