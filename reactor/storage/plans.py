@@ -40,9 +40,6 @@ class Plan:
     #: Builds a row from a sequence of values, with attribute access like SQLAlchemy's.
     row: Callable[[Sequence[Any]], Any] | None
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, type processor)
-    #: Keyword arguments of the driver's ``execute`` (psycopg's ``prepare=False``: see
-    #: ``compile_plan``).
-    execute_options: dict[str, Any]
 
     def rows(self, conn: Connection, params: Params) -> list[Any]:
         """Run the plan and build its rows."""
@@ -65,7 +62,7 @@ class Plan:
         driver = conn.connection.driver_connection
         assert driver is not None
         try:
-            return driver.execute(self.sql, arguments, **self.execute_options)
+            return driver.execute(self.sql, arguments)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(conn, self.sql, arguments, exc) from exc
 
@@ -101,17 +98,9 @@ def compile_plan(
     clause: Select[Any] | UpdateBase,
     dialect: Dialect,
     row: Callable[[Sequence[Any]], Any] | None,
-    *,
-    plan_each_run: bool = False,
 ) -> Plan | None:
     """``clause`` as a Plan, or None when SQLAlchemy must render it per execution (an
-    expanding IN). ``row`` builds result rows (None: the statement returns none).
-
-    ``plan_each_run``: on Postgres, never a prepared statement, so the server plans it with the
-    values of each run. psycopg prepares a statement after its fifth run, and Postgres may then
-    keep a generic plan made while the tables were small: for the limit-usage query (a
-    member's events joined to their decisions) that plan cost 1.2 ms a run against 0.05 ms.
-    Every other statement keeps its prepared, generic plan, planned once."""
+    expanding IN). ``row`` builds result rows (None: the statement returns none)."""
     compiled = clause.compile(dialect=_positional(dialect))
     names = compiled.positiontup
     if names is None or compiled.literal_execute_params or compiled.post_compile_params:
@@ -132,10 +121,7 @@ def compile_plan(
         process = column.type.dialect_impl(dialect).result_processor(dialect, None)
         if process is not None:
             results.append((index, process))
-    options = {"prepare": False} if plan_each_run and dialect.name == "postgresql" else {}
-    return Plan(
-        compiled.string, _getter(names), constants, tuple(binds), row, tuple(results), options
-    )
+    return Plan(compiled.string, _getter(names), constants, tuple(binds), row, tuple(results))
 
 
 def _positional(dialect: Dialect) -> Dialect:

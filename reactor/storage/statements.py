@@ -36,25 +36,13 @@ class Statement(Generic[RowT]):
     """
 
     @overload
-    def __init__(
-        self: Statement[Any], clause: Select[Any] | UpdateBase, *, plan_each_run: bool = False
-    ) -> None: ...
+    def __init__(self: Statement[Any], clause: Select[Any] | UpdateBase) -> None: ...
 
     @overload
-    def __init__(
-        self, clause: Select[Any] | UpdateBase, row: type[RowT], *, plan_each_run: bool = False
-    ) -> None: ...
+    def __init__(self, clause: Select[Any] | UpdateBase, row: type[RowT]) -> None: ...
 
-    def __init__(
-        self,
-        clause: Select[Any] | UpdateBase,
-        row: type[RowT] | None = None,
-        *,
-        plan_each_run: bool = False,
-    ) -> None:
+    def __init__(self, clause: Select[Any] | UpdateBase, row: type[RowT] | None = None) -> None:
         self.clause = clause
-        #: Planned with the values of each run on Postgres (see ``plans.compile_plan``).
-        self.plan_each_run = plan_each_run
         keys = [str(column.key) for column in clause.exported_columns]
         if row is not None:
             fields = getattr(row, "_fields", None)
@@ -114,9 +102,7 @@ class Statement(Generic[RowT]):
         try:
             return self._plans[dialect]
         except KeyError:
-            plan = self._plans[dialect] = compile_plan(
-                self.clause, dialect, self._make, plan_each_run=self.plan_each_run
-            )
+            plan = self._plans[dialect] = compile_plan(self.clause, dialect, self._make)
             return plan
 
 
