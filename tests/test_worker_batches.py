@@ -196,3 +196,18 @@ def test_the_record_keeps_skips_compact_and_in_rule_order(
     with engine.connect() as conn:
         rows = conn.execute(sa.select(tables.decisions.c.rule_id)).scalars().all()
     assert rows == ["each"]
+
+
+@pytest.mark.postgres
+def test_postgres_plans_every_statement_with_its_values(postgres_url: str) -> None:
+    """A generic plan made while a fresh database's tables are small stays when they grow:
+    letting Postgres keep them once cost a full benchmark run half its rate (see
+    benchmarks/README.md). Every connection plans each statement with its values."""
+    from reactor.storage import make_engine
+
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    finally:
+        engine.dispose()

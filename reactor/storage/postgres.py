@@ -22,7 +22,9 @@ def postgres_engine(url: str, lock_timeout_ms: int, **kwargs: Any) -> Engine:
         # Custom plans always: psycopg prepares a statement after its fifth run, and Postgres
         # then may settle on a generic plan made while the tables were small. For the limit
         # usage query (a member's events joined to their decisions) that plan came to cost
-        # 1.2 ms a run against 0.05 ms planned with the values (benchmarks/README.md).
+        # 1.2 ms a run against 0.05 ms planned with the values; leaving the other statements
+        # to generic plans halved a full benchmark run on a fresh database
+        # (benchmarks/README.md). tests/test_worker_batches.py checks the setting.
         connect_args={
             "options": f"-c lock_timeout={lock_timeout_ms} -c plan_cache_mode=force_custom_plan"
         },
