@@ -64,6 +64,7 @@ class WebhookFastPath:
         except ClientDisconnect:
             return  # nobody is left to answer
         except Exception as exc:
+            metrics.WEBHOOKS.labels("500").inc()
             log.error("unhandled error", path="/webhooks", exc_info=exc)
             response = error(
                 500, "internal_error", "an unexpected error occurred; it has been logged"
