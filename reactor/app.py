@@ -33,6 +33,11 @@ def error(status: int, code: str, message: str, details: list[Any] | None = None
     return JSONResponse({"error": code, "message": message, "details": details or []}, status)
 
 
+def internal_error() -> JSONResponse:
+    """500: our bug, not the client's; the caller logs it with its traceback."""
+    return error(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
 def unavailable_response(exc: DBAPIError) -> JSONResponse:
     """503 with Retry-After: the database is down or refusing connections."""
     log.warning("database unavailable", error=str(exc.orig))
@@ -66,9 +71,7 @@ class WebhookFastPath:
         except Exception as exc:
             metrics.WEBHOOKS.labels("500").inc()
             log.error("unhandled error", path="/webhooks", exc_info=exc)
-            response = error(
-                500, "internal_error", "an unexpected error occurred; it has been logged"
-            )
+            response = internal_error()
         await response(scope, receive, send)
 
 
@@ -129,7 +132,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Our bug, not the client's: logged with its traceback, answered in the error format.
         log.error("unhandled error", path=request.url.path, exc_info=exc)
-        return error(500, "internal_error", "an unexpected error occurred; it has been logged")
+        return internal_error()
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -158,9 +161,7 @@ def create_app(runtime: Runtime, *, run_workers: bool | None = None) -> FastAPI:
             metrics.WEBHOOKS.labels("503" if unavailable else "500").inc()
             if not unavailable:
                 log.error("unhandled error", path="/webhooks", exc_info=exc)
-                return error(
-                    500, "internal_error", "an unexpected error occurred; it has been logged"
-                )
+                return internal_error()
             return unavailable_response(exc)
         status = 202 if receipt.is_new else 200
         metrics.WEBHOOKS.labels(str(status)).inc()

@@ -279,11 +279,12 @@ def _batch(
     pending = [row for row in found if row.status == "pending"]
     if not pending:
         return Batch((), results, {}, ())
-    lock_members(conn, sorted({row.member_id for row in pending}))
+    members = sorted({row.member_id for row in pending})
+    lock_members(conn, members)
     # Under the locks, in one read: the asked-for events still pending, and everything pending
     # of their members that happened before the latest of them, each member's oldest first.
     params = {
-        "member_ids": sorted({row.member_id for row in pending}),
+        "member_ids": members,
         "occurred_at": max(row.occurred_at for row in pending),
         "most": most,
     }

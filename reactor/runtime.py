@@ -223,8 +223,9 @@ class Runtime:
                 log.warning("event will be retried", error=str(exc))
                 raise
             except PermanentError as exc:
+                # process_event parked it as failed, with the reason, in its own transaction.
+                metrics.EVENTS.labels("failed").inc()
                 log.error("event failed", error=str(exc))
-                self._fail(event_id, str(exc))
                 return
             except Exception as exc:
                 # A bug must not loop forever: park the event, visible, for `reactor requeue`.

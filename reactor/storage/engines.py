@@ -48,10 +48,7 @@ def lock_member(conn: Connection, member_id: str) -> bool:
     True when the lock was taken just now, so what was read before it must be read again;
     False on SQLite, whose ``BEGIN IMMEDIATE`` took the writer lock before anything was read.
     """
-    if conn.dialect.name == "sqlite":
-        return False
-    postgres.lock_member(conn, member_id)
-    return True
+    return lock_members(conn, [member_id])
 
 
 def lock_members(conn: Connection, member_ids: list[str]) -> bool:

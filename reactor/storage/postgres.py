@@ -33,27 +33,15 @@ def postgres_engine(url: str, lock_timeout_ms: int, **kwargs: Any) -> Engine:
 
 
 # Built once; ``with_for_update`` renders nothing on SQLite, silently, so it is used here only.
-_LOCK_MEMBER = (
-    select(tables.members.c.id)
-    .where(tables.members.c.id == bindparam("member_id"))
-    # FOR NO KEY UPDATE: it serialises the member's workers as FOR UPDATE would, but does not
-    # block the FOR KEY SHARE lock that the receiver's insert of a new event for the member
-    # takes on the member's row (the foreign key): with FOR UPDATE, webhooks waited for the
-    # whole of a worker's transaction.
-    .with_for_update(key_share=True)
-)
-
-
-def lock_member(conn: Connection, member_id: str) -> None:
-    """Hold the member's row until the transaction ends: their events go one at a time (I3)."""
-    conn.execute(_LOCK_MEMBER, {"member_id": member_id}).one()
-
-
 _LOCK_MEMBERS = (
     select(tables.members.c.id)
     .where(tables.members.c.id.in_(bindparam("member_ids", expanding=True)))
     .order_by(tables.members.c.id)
-    .with_for_update(key_share=True)  # FOR NO KEY UPDATE, as above
+    # FOR NO KEY UPDATE: it serialises the members' workers as FOR UPDATE would, but does not
+    # block the FOR KEY SHARE lock that the receiver's insert of a new event for a member
+    # takes on the member's row (the foreign key): with FOR UPDATE, webhooks waited for the
+    # whole of a worker's transaction.
+    .with_for_update(key_share=True)
 )
 
 
