@@ -9,7 +9,7 @@ that start or end inside it are counted for the part of it they were seen in at 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -27,7 +27,7 @@ def _stat(pid: int) -> tuple[int, str, float] | None:
     return int(fields[1]), command, (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def _processes() -> dict[int, tuple[int, str, float]]:
+def processes() -> dict[int, tuple[int, str, float]]:
     found = {}
     for name in os.listdir("/proc"):
         if name.isdigit() and (stat := _stat(int(name))) is not None:
@@ -64,14 +64,13 @@ class CpuMeter:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def start(self) -> None:
-        processes = _processes()
-        self._before = {pid: stat[2] for pid, stat in processes.items()}
+        self._before = {pid: stat[2] for pid, stat in processes().items()}
 
     def stop(self) -> dict[str, float]:
-        processes = _processes()
+        found = processes()
         for name, select in self.groups.items():
             self.seconds[name] = sum(
-                processes[pid][2] - self._before.get(pid, 0.0) for pid in select(processes)
+                found[pid][2] - self._before.get(pid, 0.0) for pid in select(found)
             )
         return self.seconds
 
@@ -82,6 +81,6 @@ class CpuMeter:
         return split
 
 
-def describe(split: Mapping[str, float], iterable: Iterable[str] | None = None) -> str:
-    names = list(iterable or split)
-    return ", ".join(f"{name} {split[name]:.2f}" for name in names)
+def describe(split: Mapping[str, float]) -> str:
+    """``receiver 0.32, workers 1.30, …``: a CPU split as one line."""
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in split.items())

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import statistics
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +24,7 @@ from reactor.storage import migrations, normalise_url
 from reactor.strictjson import canonical_json
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = os.environ.get("REACTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 
 def add_postgres_option(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +34,31 @@ def add_postgres_option(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("REACTOR_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
         help="admin URL (default: $REACTOR_BENCH_POSTGRES_URL or %(default)s)",
     )
+
+
+def add_redis_option(parser: argparse.ArgumentParser) -> None:
+    """``--redis-url``: a Redis the benchmark's queues may use (their keys are removed after)."""
+    parser.add_argument(
+        "--redis-url", default=REDIS_URL, help="(default: $REACTOR_BENCH_REDIS_URL or %(default)s)"
+    )
+
+
+def command_line(
+    doc: str,
+    options: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    report: Callable[[argparse.Namespace, dict[str, Any]], str],
+) -> None:
+    """The ``main`` of a benchmark made of ``options`` and ``run`` (what ``run_all`` calls):
+    parse the arguments, run, print the report, and write the result with ``--json FILE``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    options(parser)
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args()
+    result = run(args)
+    print(report(args, result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 @contextmanager

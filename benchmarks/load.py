@@ -61,7 +61,8 @@ import redis
 import sqlalchemy as sa
 
 from benchmarks.cpu import CpuMeter, describe, named, trees
-from benchmarks.harness import add_postgres_option, scratch_database
+from benchmarks.evaluation import interaction as varied
+from benchmarks.harness import add_postgres_option, add_redis_option, command_line, scratch_database
 from benchmarks.pipeline import Workers
 from reactor.signatures import sign
 from reactor.storage import make_engine, tables
@@ -139,14 +140,6 @@ def twenty_rules() -> str:
         lines += [f"  - id: {name}", "    on: interaction.created", f"    when: '{when}'"]
         lines += [f"    limit: {limit}", f"    then: [{{points: {points}}}]"]
     return "\n".join(lines) + "\n"
-
-
-def varied(event_id: str, member: str, occurred: datetime, rng: random.Random) -> dict[str, Any]:
-    """A varied interaction, as in benchmarks.evaluation."""
-    from benchmarks.evaluation import interaction
-
-    document: dict[str, Any] = interaction(event_id, member, occurred, rng)
-    return document
 
 
 def review(member: int, n: int) -> dict[str, Any]:
@@ -481,21 +474,11 @@ def options(parser: argparse.ArgumentParser) -> None:
         "--server-path", type=Path, help="run serve and worker from this checkout instead"
     )
     add_postgres_option(parser)
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("REACTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/1"),
-    )
+    add_redis_option(parser)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options(parser)
-    parser.add_argument("--json", type=Path, help="also write the result here")
-    args = parser.parse_args()
-    result = run(args)
-    print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    command_line(__doc__, options, run, lambda args, result: report(result))
 
 
 if __name__ == "__main__":

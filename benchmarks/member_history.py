@@ -14,7 +14,6 @@ median per-event time at each size and the ratio of the largest to the smallest.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import tempfile
@@ -27,6 +26,7 @@ import psycopg
 
 from benchmarks.harness import (
     add_postgres_option,
+    command_line,
     copy_events,
     copy_members,
     libpq_url,
@@ -122,14 +122,14 @@ def options(parser: argparse.ArgumentParser) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options(parser)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = run(args)
-    print(f"ratio {max(args.sizes):,} / {min(args.sizes):,}: {result['ratio']}x (target <= 1.5x)")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    command_line(
+        __doc__,
+        options,
+        run,
+        lambda args, result: (
+            f"ratio {max(args.sizes):,} / {min(args.sizes):,}: {result['ratio']}x (target <= 1.5x)"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -8,21 +8,21 @@ by. Each message's actor does one Redis ``INCR`` so the end can be seen.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-URL = os.environ.get("REACTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
+from benchmarks.harness import REDIS_URL, add_redis_option, command_line
+
+URL = REDIS_URL  # read from the environment, as the worker processes are given it
 NAMESPACE = os.environ.get("NOOP_NAMESPACE", "noop")
 broker = RedisBroker(url=URL, namespace=NAMESPACE)  # type: ignore[no-untyped-call]
 dramatiq.set_broker(broker)
@@ -67,18 +67,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--redis-url", default=URL)
+    add_redis_option(parser)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options(parser)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = run(args)
-    print(f"dramatiq no-op: {result['per_s']:,.0f} messages/s over {args.messages:,}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    command_line(
+        __doc__,
+        options,
+        run,
+        lambda args, result: (
+            f"dramatiq no-op: {result['per_s']:,.0f} messages/s over {args.messages:,}"
+        ),
+    )
 
 
 if __name__ == "__main__":

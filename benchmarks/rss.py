@@ -8,7 +8,6 @@ Redis queue (no events are processed: this is the rules' and the code's footprin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cpu import _processes, trees
+from benchmarks.cpu import processes, trees
+from benchmarks.harness import add_redis_option, command_line
 
 
 def generated(count: int) -> str:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while steady < 10 and time.monotonic() < deadline:  # a second without growth
             time.sleep(0.1)
-            children = trees(worker.pid)(_processes()) - {worker.pid}
+            children = trees(worker.pid)(processes()) - {worker.pid}
             now = max((rss_mib(pid) for pid in children), default=0.0)
             steady = steady + 1 if now <= largest and now > 0 else 0
             largest = max(largest, now)
@@ -86,20 +86,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", type=int, default=1000)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REACTOR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
-    )
+    add_redis_option(parser)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    options(parser)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = run(args)
-    print(f"worker process RSS with {args.rules:,} rules: {result['worker_rss_mib']} MiB")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    command_line(
+        __doc__,
+        options,
+        run,
+        lambda args, result: (
+            f"worker process RSS with {args.rules:,} rules: {result['worker_rss_mib']} MiB"
+        ),
+    )
 
 
 if __name__ == "__main__":
